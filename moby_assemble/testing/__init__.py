@@ -1,0 +1,8 @@
+"""Helpers for tests of code that uses moby_assemble: a real local registry, image writers.
+
+.. versionadded:: 0.1
+"""
+
+from ._registry import LocalRegistry, RegistryTLS, make_tls_files
+
+__all__ = ["LocalRegistry", "RegistryTLS", "make_tls_files"]

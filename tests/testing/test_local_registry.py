@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import ssl
+
 import httpx
 
 from moby_assemble.testing import LocalRegistry
@@ -15,8 +17,8 @@ def test_plain_registry_answers_v2(registry: LocalRegistry) -> None:
 def test_tls_registry_needs_credentials_and_trusts_only_its_ca(tls_registry: LocalRegistry) -> None:
     assert tls_registry.tls is not None
     ca = str(tls_registry.tls.ca_cert)
-    assert httpx.get(f"{tls_registry.url}/v2/", verify=ca).status_code == 401
-    ok = httpx.get(f"{tls_registry.url}/v2/", verify=ca, auth=(TEST_USER, TEST_PASSWORD))
+    assert httpx.get(f"{tls_registry.url}/v2/", verify=ssl.create_default_context(cafile=ca)).status_code == 401
+    ok = httpx.get(f"{tls_registry.url}/v2/", verify=ssl.create_default_context(cafile=ca), auth=(TEST_USER, TEST_PASSWORD))
     assert ok.status_code == 200
     try:
         httpx.get(f"{tls_registry.url}/v2/")

@@ -241,7 +241,9 @@ class LayerError(MobyAssembleError):
         member: the archive member involved, if any.
     """
 
-    def __init__(self, message: str, *, layer: str | None = None, member: str | None = None) -> None:
+    def __init__(
+        self, message: str, *, layer: str | None = None, member: str | None = None
+    ) -> None:
         self.layer = layer
         self.member = member
         super().__init__(message)

@@ -20,8 +20,8 @@ from ._platform import Platform
 
 __all__ = [
     "EMPTY_DESCRIPTOR",
-    "MediaType",
     "Descriptor",
+    "MediaType",
     "digest_bytes",
     "validate_digest",
     "verify_bytes",
@@ -130,12 +130,13 @@ def verify_bytes(data: bytes, digest: str, size: int | None = None, *, subject: 
         )
 
 
-def _frozen_map(value: Mapping[str, str] | None) -> tuple[tuple[str, str], ...]:
+def _frozen_map(
+    value: Mapping[str, str] | tuple[tuple[str, str], ...] | None,
+) -> tuple[tuple[str, str], ...]:
     if value is None:
         return ()
-    if isinstance(value, tuple):
-        return value  # type: ignore[return-value]
-    return tuple(sorted(dict(value).items()))
+    items = value if isinstance(value, tuple) else tuple(dict(value).items())
+    return tuple(sorted(items))
 
 
 @attrs.frozen

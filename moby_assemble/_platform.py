@@ -49,9 +49,7 @@ def _normalise(os: str, arch: str, variant: str | None) -> tuple[str, str, str |
     if forced is not None and variant is None:
         variant = forced
     arch = canonical
-    if arch == "amd64" and variant in ("v1", "1"):
-        variant = None
-    elif arch == "arm64" and variant in ("v8", "8"):
+    if (arch == "amd64" and variant in ("v1", "1")) or (arch == "arm64" and variant in ("v8", "8")):
         variant = None
     elif arch == "arm":
         if variant is None:

@@ -45,7 +45,7 @@ def make_tls_files(directory: Path) -> RegistryTLS:
     from cryptography.x509.oid import NameOID
 
     directory.mkdir(parents=True, exist_ok=True)
-    now = datetime.datetime.now(datetime.timezone.utc)
+    now = datetime.datetime.now(datetime.UTC)
     ca_key = ec.generate_private_key(ec.SECP256R1())
     ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "moby_assemble test CA")])
     ca_cert = (
@@ -59,9 +59,15 @@ def make_tls_files(directory: Path) -> RegistryTLS:
         .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
         .add_extension(
             x509.KeyUsage(
-                digital_signature=True, content_commitment=False, key_encipherment=False,
-                data_encipherment=False, key_agreement=False, key_cert_sign=True,
-                crl_sign=True, encipher_only=False, decipher_only=False,
+                digital_signature=True,
+                content_commitment=False,
+                key_encipherment=False,
+                data_encipherment=False,
+                key_agreement=False,
+                key_cert_sign=True,
+                crl_sign=True,
+                encipher_only=False,
+                decipher_only=False,
             ),
             critical=True,
         )
@@ -189,9 +195,7 @@ class LocalRegistry:
             lines += ["  tls:", f"    certificate: {self.tls.cert}", f"    key: {self.tls.key}"]
         if self.users:
             htpasswd = self.directory / "htpasswd"
-            htpasswd.write_text(
-                "".join(_htpasswd_line(u, p) + "\n" for u, p in self.users.items())
-            )
+            htpasswd.write_text("".join(_htpasswd_line(u, p) + "\n" for u, p in self.users.items()))
             lines += [
                 "auth:",
                 "  htpasswd:",
@@ -211,7 +215,8 @@ class LocalRegistry:
         found = threading.Event()
 
         def pump() -> None:
-            assert self._proc is not None and self._proc.stdout is not None
+            assert self._proc is not None
+            assert self._proc.stdout is not None
             for line in self._proc.stdout:
                 self._log.append(line)
                 if not found.is_set():

@@ -166,18 +166,60 @@ class Platform:
         """Platforms this one can run, best first, starting with itself (containerd's order).
 
         ``amd64/v3`` → ``amd64/v3, amd64/v2, amd64, 386``; ``arm/v7`` → ``arm/v7, arm/v6,
-        arm/v5``; ``arm64`` → ``arm64, arm/v8, arm/v7, arm/v6, arm/v5``.
+        arm/v5``; ``arm64/v8.2`` → ``arm64/v8.2, arm64/v8.1, arm64, arm/v8, arm/v7, arm/v6,
+        arm/v5``; ``arm64/v9.1`` → ``arm64/v9.1, arm64/v9, arm64/v8.6 … arm64, arm/v8 …``.
+        ``os.version`` and ``os.features`` carry over to every entry.
         """
         out = [self]
-        os = self.os
+
+        def same(architecture: str, variant: str | None) -> Platform:
+            return attrs.evolve(self, architecture=architecture, variant=variant)
+
         if self.architecture == "amd64":
-            level = int(self.variant[1:]) if self.variant and self.variant[1:].isdigit() else 1
-            out += [Platform(os, "amd64", f"v{n}") for n in range(level - 1, 1, -1)]
-            if level > 1:
-                out.append(Platform(os, "amd64"))
-            out.append(Platform(os, "386"))
-        elif self.architecture == "arm" and self.variant and self.variant[1:].isdigit():
-            out += [Platform(os, "arm", f"v{n}") for n in range(int(self.variant[1:]) - 1, 4, -1)]
+            level = _variant_number(self.variant, "v")
+            if level is not None and level > 1:
+                out += [same("amd64", f"v{n}") for n in range(level - 1, 1, -1)]
+                out.append(same("amd64", None))
+            out.append(same("386", None))
+        elif self.architecture == "arm":
+            level = _variant_number(self.variant, "v")
+            if level is not None:
+                out += [same("arm", f"v{n}") for n in range(level - 1, 4, -1)]
         elif self.architecture == "arm64":
-            out += [Platform(os, "arm", f"v{n}") for n in range(8, 4, -1)]
-        return tuple(out)
+            variant = self.variant or "v8"
+            major_text, _, minor_text = variant.partition(".")
+            major = _variant_number(major_text, "v")
+            minor = int(minor_text) if minor_text.isdigit() else 0
+            arm_variant = variant
+            if major is not None and major >= 8:
+                if major == 9:
+                    out += [
+                        same("arm64", f"v9.{n}" if n else "v9") for n in range(minor - 1, -1, -1)
+                    ]
+                    # v9.0 branched from v8.5: v9.x runs v8.(x+5) and below.
+                    major, minor = 8, minor + 5
+                    out.append(same("arm64", f"v8.{minor}"))
+                out += [
+                    same("arm64", f"v{major}.{n}" if n else f"v{major}")
+                    for n in range(minor - 1, -1, -1)
+                ]
+                if variant.startswith(("v8.", "v9.")):
+                    arm_variant = "v8"
+            level = _variant_number(arm_variant, "v")
+            if level is not None:
+                out += [same("arm", f"v{n}") for n in range(level, 4, -1)]
+        # Drop repeats (arm64 "v8" and no variant are the same platform) keeping the first.
+        seen: set[Platform] = set()
+        unique = []
+        for p in out:
+            if p not in seen:
+                seen.add(p)
+                unique.append(p)
+        return tuple(unique)
+
+
+def _variant_number(variant: str | None, prefix: str) -> int | None:
+    if variant is None:
+        return None
+    digits = variant[len(prefix) :] if variant.startswith(prefix) else variant
+    return int(digits) if digits.isdigit() else None

@@ -8,6 +8,7 @@ host only if it contains ``.`` or ``:``, is ``localhost``, or is a bracketed IPv
 
 from __future__ import annotations
 
+import ipaddress
 import re
 
 import attrs
@@ -23,13 +24,28 @@ DOCKER_HUB = "docker.io"
 DOCKER_HUB_API = "registry-1.docker.io"
 
 _COMPONENT = r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*"
-_COMPONENT_RE = re.compile(rf"^{_COMPONENT}$")
-_TAG_RE = re.compile(r"^[\w][\w.-]{0,127}$")
+# fullmatch everywhere: "$" would also match before a trailing newline. Tags are ASCII only
+# (``\w`` would let Unicode letters in).
+_COMPONENT_RE = re.compile(_COMPONENT)
+_TAG_RE = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}")
 _DOMAIN_LABEL = r"(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9])"
 _HOST_RE = re.compile(
-    rf"^(?:{_DOMAIN_LABEL}(?:\.{_DOMAIN_LABEL})*|\[[0-9A-Fa-f:.]+(?:%[\w.-]+)?\])(?::[0-9]+)?$"
+    rf"(?:{_DOMAIN_LABEL}(?:\.{_DOMAIN_LABEL})*|\[(?P<ipv6>[0-9A-Fa-f:.]+)\])(?::[0-9]+)?"
 )
 _MAX_NAME = 255
+
+
+def _valid_host(host: str) -> bool:
+    m = _HOST_RE.fullmatch(host)
+    if m is None:
+        return False
+    if m.group("ipv6") is not None:
+        # The grammar alone accepts "[:::::]"; only a real IPv6 address is a host.
+        try:
+            ipaddress.IPv6Address(m.group("ipv6"))
+        except ValueError:
+            return False
+    return True
 
 
 def _split_domain(name: str) -> tuple[str, str]:
@@ -100,21 +116,23 @@ class ImageReference:
         colon = rest.rfind(":")
         if colon > slash and not rest.endswith("]"):
             rest, tag = rest[:colon], rest[colon + 1 :]
-            if not _TAG_RE.match(tag):
+            if not _TAG_RE.fullmatch(tag):
                 raise ImageReferenceError(text, f"invalid tag {tag!r}")
         if not rest:
             raise ImageReferenceError(text, "missing repository name")
         domain, remainder = _split_domain(rest)
-        if not _HOST_RE.match(domain):
+        if not _valid_host(domain):
             raise ImageReferenceError(text, f"invalid registry host {domain!r}")
         for component in remainder.split("/"):
-            if not _COMPONENT_RE.match(component):
-                if component.lower() != component and _COMPONENT_RE.match(component.lower()):
+            if not _COMPONENT_RE.fullmatch(component):
+                if component.lower() != component and _COMPONENT_RE.fullmatch(component.lower()):
                     raise ImageReferenceError(text, "repository name must be lowercase")
                 raise ImageReferenceError(text, f"invalid repository path component {component!r}")
         if len(domain) + 1 + len(remainder) > _MAX_NAME:
             raise ImageReferenceError(text, f"name longer than {_MAX_NAME} characters")
         if tag is None and digest is None:
+            if default_tag is not None and not _TAG_RE.fullmatch(default_tag):
+                raise ImageReferenceError(text, f"invalid default tag {default_tag!r}")
             tag = default_tag
         return cls(domain, remainder, tag, digest)
 
@@ -140,24 +158,38 @@ class ImageReference:
         return self.digest is not None
 
     def with_digest(self, digest: str) -> ImageReference:
-        """The same reference pinned to ``digest`` (the tag is kept for readability)."""
-        validate_digest(digest)
+        """The same reference pinned to ``digest`` (the tag is kept for readability).
+
+        Raises:
+            ImageReferenceError: ``digest`` is not a valid digest.
+        """
+        try:
+            # validate_digest's "$" accepts a trailing newline; a digest never holds space.
+            if any(c.isspace() for c in digest):
+                raise ValueError(f"malformed digest {digest!r}")
+            validate_digest(digest)
+        except (ValueError, TypeError) as e:
+            raise ImageReferenceError(f"{self}@{digest}", str(e)) from None
         return attrs.evolve(self, digest=digest)
 
     def with_tag(self, tag: str) -> ImageReference:
         """The same repository at another tag (drops any digest)."""
-        if not _TAG_RE.match(tag):
+        if not isinstance(tag, str) or not _TAG_RE.fullmatch(tag):
             raise ImageReferenceError(f"{self.name}:{tag}", f"invalid tag {tag!r}")
         return attrs.evolve(self, tag=tag, digest=None)
 
     def in_repository(self, repository: str) -> ImageReference:
         """The same tag and digest in another repository of the same registry."""
         for component in repository.split("/"):
-            if not _COMPONENT_RE.match(component):
+            if not _COMPONENT_RE.fullmatch(component):
                 raise ImageReferenceError(
                     f"{self.registry}/{repository}",
                     f"invalid repository path component {component!r}",
                 )
+        if len(self.registry) + 1 + len(repository) > _MAX_NAME:
+            raise ImageReferenceError(
+                f"{self.registry}/{repository}", f"name longer than {_MAX_NAME} characters"
+            )
         return attrs.evolve(self, repository=repository)
 
     def __str__(self) -> str:

@@ -3,6 +3,16 @@
 .. versionadded:: 0.1
 """
 
+from ._proxy import Fault, FaultProxy, InjectedFault, Match, ProxiedRequest
 from ._registry import LocalRegistry, RegistryTLS, make_tls_files
 
-__all__ = ["LocalRegistry", "RegistryTLS", "make_tls_files"]
+__all__ = [
+    "Fault",
+    "FaultProxy",
+    "InjectedFault",
+    "LocalRegistry",
+    "Match",
+    "ProxiedRequest",
+    "RegistryTLS",
+    "make_tls_files",
+]

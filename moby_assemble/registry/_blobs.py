@@ -1,0 +1,188 @@
+"""Streaming a blob out of a registry: hashed while it arrives, resumed with ``Range``.
+
+Used by :meth:`RegistryClient.fetch_blob`; kept apart because resuming is a small state
+machine of its own. Nothing here trusts the registry: the size is enforced while reading
+(a registry cannot make us download more than the descriptor says) and the digest is
+checked before the caller's ``with store.blob_writer(...)`` block can commit anything.
+
+Example::
+
+    with store.blob_writer(desc) as sink:
+        fetch_blob_into(client, ref, desc, sink)
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import time
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, Protocol
+
+import httpx
+
+from .._errors import IntegrityError, RegistryTransportError
+from .._oci import Descriptor, new_hasher
+from ._reference import ImageReference
+
+if TYPE_CHECKING:
+    from ._client import RegistryClient
+
+__all__ = ["BlobSink", "ProgressFn", "fetch_blob_into", "pull_scope"]
+
+_LOG = logging.getLogger("moby_assemble.registry")
+_CHUNK = 256 * 1024
+_CONTENT_RANGE_RE = re.compile(r"^\s*bytes\s+(\d+)-(\d+)/(\d+|\*)\s*$")
+
+#: Called with the number of bytes of the blob received so far.
+ProgressFn = Callable[[int], None]
+
+
+def pull_scope(ref: ImageReference) -> str:
+    """The token scope for reading ``ref``'s repository."""
+    return f"repository:{ref.repository}:pull"
+
+
+class BlobSink(Protocol):
+    """Where blobs are streamed to (``Store.blob_writer(desc)`` yields one).
+
+    ``offset`` is how many bytes it holds; ``reset()`` empties it.
+    """
+
+    @property
+    def offset(self) -> int: ...
+
+    def write(self, data: bytes, /) -> Any: ...
+
+    def reset(self) -> None: ...
+
+
+def _range_start(response: httpx.Response) -> int | None:
+    match = _CONTENT_RANGE_RE.match(response.headers.get("Content-Range", ""))
+    return int(match.group(1)) if match else None
+
+
+def fetch_blob_into(
+    client: RegistryClient,
+    ref: ImageReference,
+    desc: Descriptor,
+    sink: BlobSink,
+    *,
+    progress: ProgressFn | None = None,
+) -> None:
+    """Download ``desc`` from ``ref``'s repository into ``sink`` and verify it.
+
+    Raises:
+        IntegrityError: the content is larger or smaller than ``desc.size`` or hashes to
+            another digest.
+        NotFoundError: the registry does not have the blob.
+        RegistryTransportError: the connection kept failing.
+    """
+    subject = f"{ref.name}@{desc.digest}"
+    hasher = new_hasher(desc.digest)
+    if desc.data is not None:
+        # Embedded data was verified when the descriptor was parsed: no request needed.
+        if sink.offset:
+            sink.reset()
+        sink.write(desc.data)
+        hasher.update(desc.data)
+        done = len(desc.data)
+    else:
+        done = _stream(client, ref, desc, sink, hasher, progress, subject)
+    if done != desc.size:
+        raise IntegrityError(
+            f"blob {subject}: received {done} bytes, expected {desc.size}",
+            digest=desc.digest,
+            subject=subject,
+        )
+    actual = f"{desc.digest.split(':', 1)[0]}:{hasher.hexdigest()}"
+    if actual != desc.digest:
+        raise IntegrityError(
+            f"blob {subject}: content hashes to {actual}",
+            digest=desc.digest,
+            actual=actual,
+            subject=subject,
+        )
+
+
+def _stream(
+    client: RegistryClient,
+    ref: ImageReference,
+    desc: Descriptor,
+    sink: BlobSink,
+    hasher: Any,
+    progress: ProgressFn | None,
+    subject: str,
+) -> int:
+    if sink.offset:
+        # We can only vouch for bytes we hashed ourselves.
+        sink.reset()
+    policy = client.retry_policy
+    done = 0
+    failures = 0
+    while True:
+        # identity: a transfer encoding would make byte ranges ambiguous.
+        headers = {"Accept-Encoding": "identity"}
+        if done:
+            headers["Range"] = f"bytes={done}-"
+        response = client.request(
+            "GET",
+            ref,
+            f"blobs/{desc.digest}",
+            scopes=[pull_scope(ref)],
+            headers=headers,
+            stream=True,
+            expect=(200, 206),
+            use_mirrors=True,
+        )
+        try:
+            if response.status_code == 206 and _range_start(response) != done:
+                _LOG.info("blob %s: unusable Content-Range, starting again", subject)
+                sink.reset()
+                hasher = new_hasher(desc.digest)
+                done = 0
+                continue
+            if response.status_code == 200 and done:
+                _LOG.info("blob %s: registry ignored Range, starting again", subject)
+                sink.reset()
+                hasher = new_hasher(desc.digest)
+                done = 0
+            length = response.headers.get("Content-Length", "")
+            if response.status_code == 200 and length.isdigit() and int(length) != desc.size:
+                raise IntegrityError(
+                    f"blob {subject}: registry announces {length} bytes, expected {desc.size}",
+                    digest=desc.digest,
+                    subject=subject,
+                )
+            for chunk in response.iter_bytes(_CHUNK):
+                if done + len(chunk) > desc.size:
+                    raise IntegrityError(
+                        f"blob {subject}: more than the expected {desc.size} bytes",
+                        digest=desc.digest,
+                        subject=subject,
+                    )
+                hasher.update(chunk)
+                sink.write(chunk)
+                done += len(chunk)
+                if progress is not None:
+                    progress(done)
+            return done
+        except httpx.TransportError as exc:
+            failures += 1
+            if done == desc.size:
+                return done
+            if failures >= policy.attempts:
+                raise RegistryTransportError(
+                    f"GET blob {subject} on registry {ref.registry} failed after "
+                    f"{failures} interrupted transfers: {type(exc).__name__}: {exc}",
+                    registry=ref.registry,
+                    reference=subject,
+                ) from None
+            delay = policy.delay(failures)
+            _LOG.info(
+                "blob %s: transfer interrupted at %d of %d bytes (%s); resuming in %.1f s",
+                subject, done, desc.size, type(exc).__name__, delay,
+            )  # fmt: skip
+            time.sleep(delay)
+        finally:
+            response.close()

@@ -15,6 +15,8 @@ Faults (built with the class methods of :class:`Fault`):
 
 * ``reset`` - forward, then reset the connection (TCP RST) after N response body bytes;
   with ``on="request"`` reset after reading N bytes of the *request* body (an upload dies).
+* ``drop`` - forward the request, then reset the connection before sending any of the answer
+  (the upstream acted on it, the client cannot know).
 * ``truncate`` - send only N body bytes under the original ``Content-Length``, then close.
 * ``flip_byte`` - invert one byte of the body (a corrupt blob that still has the right size).
 * ``content_length`` - advertise a wrong ``Content-Length`` and close after the shorter of it
@@ -118,6 +120,8 @@ class FaultProxy:
         self._extra_rewrite = dict(rewrite or {})
         self.timeout = timeout
         self._lock = threading.Lock()
+        self._idle = threading.Condition(self._lock)
+        self._inflight = 0
         self._rules: list[InjectedFault] = []
         self._log: list[ProxiedRequest] = []
         self._server: ThreadingHTTPServer | None = None
@@ -203,19 +207,25 @@ class FaultProxy:
 
     @property
     def requests(self) -> tuple[ProxiedRequest, ...]:
-        """Every finished request so far, oldest first."""
-        with self._lock:
+        """Every finished request so far, oldest first.
+
+        A client can hold a complete answer a moment before the proxy thread has logged it,
+        so this waits (up to a second) for requests still in progress to be logged.
+        """
+        with self._idle:
+            self._idle.wait_for(lambda: self._inflight == 0, timeout=1.0)
             return tuple(self._log)
 
     def clear_log(self) -> None:
-        """Forget the recorded requests."""
-        with self._lock:
+        """Forget the recorded requests (after those in progress are logged)."""
+        with self._idle:
+            self._idle.wait_for(lambda: self._inflight == 0, timeout=1.0)
             self._log.clear()
 
     def find(self, method: str | None = None, path: str = "") -> list[ProxiedRequest]:
         """Recorded requests with this method (if given) whose target matches ``path``."""
         pattern = re.compile(path)
-        return [
+        return [  # self.requests waits for requests in progress
             r
             for r in self.requests
             if (method is None or r.method == method.upper()) and pattern.search(r.target)
@@ -225,14 +235,17 @@ class FaultProxy:
 
     def _claim(self, method: str, target: str) -> Fault | None:
         with self._lock:
+            self._inflight += 1
             for rule in self._rules:
                 if rule.claim(method, target):
                     return rule.fault
         return None
 
     def _record(self, entry: ProxiedRequest) -> None:
-        with self._lock:
+        with self._idle:
             self._log.append(entry)
+            self._inflight -= 1
+            self._idle.notify_all()
 
     def _track(self, conn: socket.socket, add: bool) -> None:
         with self._lock:
@@ -422,6 +435,9 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _relay(self, method: str, resp: http.client.HTTPResponse, fault: Fault | None) -> None:
         kind = fault.kind if fault is not None else None
+        if kind == "drop":
+            resp.read()
+            self._reset()
         headers: list[tuple[str, str]] = []
         length: int | None = None
         for name, value in resp.getheaders():

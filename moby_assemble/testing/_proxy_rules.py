@@ -16,6 +16,7 @@ __all__ = ["Fault", "FaultKind", "InjectedFault", "Match", "ProxiedRequest"]
 
 FaultKind = Literal[
     "reset",
+    "drop",
     "truncate",
     "flip_byte",
     "content_length",
@@ -95,6 +96,12 @@ class Fault:
         with ``on="request"``, after reading that many bytes of the request body, before
         anything reaches the upstream)."""
         return cls("reset", after_bytes=after_bytes, on=on, **match)
+
+    @classmethod
+    def drop(cls, **match: Unpack[Match]) -> Fault:
+        """Forward the request, let the upstream act on it, then reset the connection before
+        any of the answer is sent (the request happened; the client never learns how)."""
+        return cls("drop", **match)
 
     @classmethod
     def truncate(cls, after_bytes: int, **match: Unpack[Match]) -> Fault:

@@ -122,6 +122,18 @@ def test_reset_on_request_kills_an_upload_before_the_upstream_sees_it(
     assert httpx.head(f"{seeded.url}/v2/proxy-test/dead-upload/blobs/{digest}").status_code == 404
 
 
+def test_drop_lets_the_upstream_act_but_loses_the_answer(
+    proxy: FaultProxy, seeded: LocalRegistry
+) -> None:
+    data = b"dropped answer"
+    proxy.inject(Fault.drop(method="PUT"))
+    with pytest.raises(httpx.TransportError):
+        _upload(proxy.url, "proxy-test/dropped", data)
+    assert proxy.find("PUT")[0].status is None
+    digest = "sha256:" + hashlib.sha256(data).hexdigest()
+    assert httpx.head(f"{seeded.url}/v2/proxy-test/dropped/blobs/{digest}").status_code == 200
+
+
 def test_truncate_sends_a_short_body_under_the_full_length(proxy: FaultProxy) -> None:
     proxy.inject(Fault.truncate(1234, path=BLOB_DIGEST))
     received = bytearray()

@@ -6,12 +6,21 @@ client and puller tests do not depend on the pusher they would otherwise be test
 
 from __future__ import annotations
 
+import gzip
 import hashlib
-from collections.abc import Iterator
+import io
+import json
+import subprocess
+import tarfile
+from collections.abc import Iterator, Mapping, Sequence
+from pathlib import Path
+from typing import Any
 
+import attrs
 import httpx
 import pytest
 
+from moby_assemble._oci import MediaType
 from moby_assemble.registry._client import RegistryClient
 
 
@@ -56,6 +65,197 @@ def put_manifest(base_url: str, repo: str, reference: str, data: bytes, media_ty
         )
         assert r.status_code == 201, r.text
     return "sha256:" + hashlib.sha256(data).hexdigest()
+
+
+def sha256(data: bytes) -> str:
+    return "sha256:" + hashlib.sha256(data).hexdigest()
+
+
+def make_layer(files: Mapping[str, bytes]) -> bytes:
+    """A deterministic gzip-compressed tar layer holding ``files``."""
+    raw = io.BytesIO()
+    with tarfile.open(fileobj=raw, mode="w", format=tarfile.PAX_FORMAT) as tar:
+        for name, data in sorted(files.items()):
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            info.mode = 0o644
+            tar.addfile(info, io.BytesIO(data))
+    return gzip.compress(raw.getvalue(), mtime=0)
+
+
+@attrs.frozen
+class TestImage:
+    """A manifest or index with every blob and child document it needs, ready to push.
+
+    ``blobs`` maps digests of configs and layers to their bytes; ``children`` are the
+    documents an index lists (pushed by digest before it).
+    """
+
+    __test__ = False  # not a pytest test class
+
+    media_type: str
+    data: bytes
+    blobs: Mapping[str, bytes] = attrs.field(factory=dict)
+    children: tuple[TestImage, ...] = ()
+
+    @property
+    def digest(self) -> str:
+        return sha256(self.data)
+
+    def descriptor(
+        self,
+        platform: Mapping[str, str] | None = None,
+        annotations: Mapping[str, str] | None = None,
+    ) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "mediaType": self.media_type,
+            "digest": self.digest,
+            "size": len(self.data),
+        }
+        if platform is not None:
+            out["platform"] = dict(platform)
+        if annotations:
+            out["annotations"] = dict(annotations)
+        return out
+
+    def all_blobs(self) -> dict[str, bytes]:
+        """Every blob of this image and its children (configs and layers)."""
+        out = dict(self.blobs)
+        for child in self.children:
+            out.update(child.all_blobs())
+        return out
+
+    def all_documents(self) -> dict[str, bytes]:
+        """This document and every child document, by digest."""
+        out = {self.digest: self.data}
+        for child in self.children:
+            out.update(child.all_documents())
+        return out
+
+
+def make_image(
+    platform: str = "linux/amd64",
+    layers: Sequence[bytes] = (),
+    *,
+    docker: bool = False,
+    config_extra: Mapping[str, Any] | None = None,
+    layer_media_type: str | None = None,
+) -> TestImage:
+    """An image manifest for ``platform`` (``os/arch[/variant]``) with these layer blobs."""
+    parts = platform.split("/")
+    config_doc: dict[str, Any] = {
+        "architecture": parts[1],
+        "os": parts[0],
+        "rootfs": {"type": "layers", "diff_ids": [sha256(gzip.decompress(x)) for x in layers]},
+        "config": {"Env": ["PATH=/bin"]},
+    }
+    if len(parts) == 3:
+        config_doc["variant"] = parts[2]
+    config_doc.update(config_extra or {})
+    config = json.dumps(config_doc, sort_keys=True).encode()
+    layer_type = layer_media_type or (
+        MediaType.DOCKER_LAYER_GZIP if docker else MediaType.OCI_LAYER_GZIP
+    )
+    manifest_type = MediaType.DOCKER_MANIFEST if docker else MediaType.OCI_MANIFEST
+    doc = {
+        "schemaVersion": 2,
+        "mediaType": manifest_type,
+        "config": {
+            "mediaType": MediaType.DOCKER_CONFIG if docker else MediaType.OCI_CONFIG,
+            "digest": sha256(config),
+            "size": len(config),
+        },
+        "layers": [{"mediaType": layer_type, "digest": sha256(x), "size": len(x)} for x in layers],
+    }
+    blobs = {sha256(config): config, **{sha256(x): x for x in layers}}
+    return TestImage(manifest_type, json.dumps(doc, indent=2).encode(), blobs)
+
+
+def platform_json(text: str) -> dict[str, str]:
+    parts = text.split("/")
+    out = {"os": parts[0], "architecture": parts[1]}
+    if len(parts) == 3:
+        out["variant"] = parts[2]
+    return out
+
+
+def make_index(
+    entries: Sequence[tuple[TestImage, str | None] | tuple[TestImage, str | None, dict[str, str]]],
+    *,
+    docker: bool = False,
+) -> TestImage:
+    """An index (or Docker manifest list) of ``(document, "os/arch[/variant]" or None[,
+    annotations])`` entries, in order."""
+    media_type = MediaType.DOCKER_MANIFEST_LIST if docker else MediaType.OCI_INDEX
+    manifests = []
+    for entry in entries:
+        child, platform = entry[0], entry[1]
+        annotations = entry[2] if len(entry) == 3 else None  # type: ignore[misc]
+        manifests.append(
+            child.descriptor(platform_json(platform) if platform else None, annotations)
+        )
+    doc = {"schemaVersion": 2, "mediaType": media_type, "manifests": manifests}
+    return TestImage(
+        media_type, json.dumps(doc, indent=2).encode(), children=tuple(e[0] for e in entries)
+    )
+
+
+def make_attestation(subject: TestImage) -> tuple[TestImage, str, dict[str, str]]:
+    """A BuildKit-style attestation entry for ``subject`` (for :func:`make_index`)."""
+    statement = json.dumps({"_type": "https://in-toto.io/Statement/v0.1"}).encode()
+    att = make_image("unknown/unknown", ())
+    doc = json.loads(att.data)
+    doc["layers"] = [
+        {"mediaType": "application/vnd.in-toto+json", "digest": sha256(statement),
+         "size": len(statement)}
+    ]  # fmt: skip
+    data = json.dumps(doc, indent=2).encode()
+    image = TestImage(MediaType.OCI_MANIFEST, data, {**att.blobs, sha256(statement): statement})
+    annotations = {
+        "vnd.docker.reference.type": "attestation-manifest",
+        "vnd.docker.reference.digest": subject.digest,
+    }
+    return image, "unknown/unknown", annotations
+
+
+def push_image(base_url: str, repo: str, tag: str, image: TestImage) -> str:
+    """Push ``image`` (blobs, children by digest, then itself by tag) with raw HTTP."""
+    for data in image.all_blobs().values():
+        upload_blob(base_url, repo, data)
+
+    def push_doc(doc: TestImage, reference: str) -> None:
+        for child in doc.children:
+            push_doc(child, child.digest)
+        put_manifest(base_url, repo, reference, doc.data, doc.media_type)
+
+    push_doc(image, tag)
+    return image.digest
+
+
+def write_layout(path: Path, tag: str, image: TestImage) -> Path:
+    """Write ``image`` as an OCI image layout (for skopeo) with ``tag`` as ref.name."""
+    blobs = path / "blobs" / "sha256"
+    blobs.mkdir(parents=True, exist_ok=True)
+    for digest, data in {**image.all_blobs(), **image.all_documents()}.items():
+        (blobs / digest.split(":", 1)[1]).write_bytes(data)
+    (path / "oci-layout").write_text('{"imageLayoutVersion":"1.0.0"}')
+    entry = image.descriptor(annotations={"org.opencontainers.image.ref.name": tag})
+    index = {"schemaVersion": 2, "mediaType": MediaType.OCI_INDEX, "manifests": [entry]}
+    (path / "index.json").write_text(json.dumps(index))
+    return path
+
+
+def skopeo_push(layout: Path, tag: str, dest: str, *, all_images: bool = False) -> None:
+    """``skopeo copy`` a layout to a plain-HTTP registry, digests preserved."""
+    cmd = ["skopeo", "copy", "--quiet", "--dest-tls-verify=false", "--preserve-digests"]
+    if all_images:
+        cmd.append("--all")
+    subprocess.run(
+        [*cmd, f"oci:{layout}:{tag}", f"docker://{dest}"],
+        check=True,
+        capture_output=True,
+        timeout=120,
+    )
 
 
 @pytest.fixture

@@ -31,7 +31,6 @@ if TYPE_CHECKING:
 __all__ = ["BlobSink", "ProgressFn", "fetch_blob_into", "pull_scope"]
 
 _LOG = logging.getLogger("moby_assemble.registry")
-_CHUNK = 256 * 1024
 _CONTENT_RANGE_RE = re.compile(r"^\s*bytes\s+(\d+)-(\d+)/(\d+|\*)\s*$")
 
 #: Called with the number of bytes of the blob received so far.
@@ -79,16 +78,16 @@ def fetch_blob_into(
         RegistryTransportError: the connection kept failing.
     """
     subject = f"{ref.name}@{desc.digest}"
-    hasher = new_hasher(desc.digest)
     if desc.data is not None:
         # Embedded data was verified when the descriptor was parsed: no request needed.
         if sink.offset:
             sink.reset()
         sink.write(desc.data)
+        hasher = new_hasher(desc.digest)
         hasher.update(desc.data)
         done = len(desc.data)
     else:
-        done = _stream(client, ref, desc, sink, hasher, progress, subject)
+        done, hasher = _stream(client, ref, desc, sink, progress, subject)
     if done != desc.size:
         raise IntegrityError(
             f"blob {subject}: received {done} bytes, expected {desc.size}",
@@ -110,10 +109,11 @@ def _stream(
     ref: ImageReference,
     desc: Descriptor,
     sink: BlobSink,
-    hasher: Any,
     progress: ProgressFn | None,
     subject: str,
-) -> int:
+) -> tuple[int, Any]:
+    """Stream into ``sink``; return the byte count and the hash object of what was written."""
+    hasher = new_hasher(desc.digest)
     if sink.offset:
         # We can only vouch for bytes we hashed ourselves.
         sink.reset()
@@ -154,7 +154,8 @@ def _stream(
                     digest=desc.digest,
                     subject=subject,
                 )
-            for chunk in response.iter_bytes(_CHUNK):
+            # No re-chunking: whatever arrived before a failure is kept and not re-fetched.
+            for chunk in response.iter_bytes():
                 if done + len(chunk) > desc.size:
                     raise IntegrityError(
                         f"blob {subject}: more than the expected {desc.size} bytes",
@@ -166,11 +167,11 @@ def _stream(
                 done += len(chunk)
                 if progress is not None:
                     progress(done)
-            return done
+            return done, hasher
         except httpx.TransportError as exc:
             failures += 1
             if done == desc.size:
-                return done
+                return done, hasher
             if failures >= policy.attempts:
                 raise RegistryTransportError(
                     f"GET blob {subject} on registry {ref.registry} failed after "

@@ -6,13 +6,16 @@ client and puller tests do not depend on the pusher they would otherwise be test
 
 from __future__ import annotations
 
+import contextlib
 import gzip
 import hashlib
 import io
 import json
 import subprocess
 import tarfile
-from collections.abc import Iterator, Mapping, Sequence
+import threading
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -263,3 +266,57 @@ def client() -> Iterator[RegistryClient]:
     """A RegistryClient with default settings (HTTPS first, loopback may fall back)."""
     with RegistryClient() as c:
         yield c
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+
+
+@contextlib.contextmanager
+def serve(handle: Callable[[BaseHTTPRequestHandler], None]) -> Iterator[str]:
+    """A tiny HTTP server on 127.0.0.1 calling ``handle(request_handler)`` for every request;
+    yields its ``host:port``. For peers that misbehave in ways a real registry cannot."""
+
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def log_message(self, format: str, *args: object) -> None:
+            pass
+
+        def do_GET(self) -> None:
+            handle(self)
+
+        def do_HEAD(self) -> None:
+            handle(self)
+
+        def do_PUT(self) -> None:
+            handle(self)
+
+        def do_POST(self) -> None:
+            handle(self)
+
+    server = _Server(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def send(
+    handler: BaseHTTPRequestHandler,
+    status: int,
+    body: bytes = b"",
+    headers: Mapping[str, str] | None = None,
+) -> None:
+    """Answer with ``status``, ``headers`` (Content-Length added) and ``body``."""
+    handler.send_response(status)
+    for name, value in (headers or {}).items():
+        handler.send_header(name, value)
+    if not any(k.lower() == "content-length" for k in headers or {}):
+        handler.send_header("Content-Length", str(len(body)))
+    handler.end_headers()
+    if handler.command != "HEAD":
+        handler.wfile.write(body)

@@ -20,7 +20,8 @@ Deliberate differences from LinuxKit (each pinned by a test in ``tests/runtime_s
 - Mistakes runc would only report at boot fail here, naming the field: a missing command, a
   relative ``cwd`` or namespace path, an unknown ``rootfsPropagation``, an ``oomScoreAdj`` outside
   [-1000, 1000], duplicate or inverted ``rlimits``, bad ``devices``, a ``runtime.interfaces``
-  entry without a name, and ``resources`` keys the runtime spec does not have.
+  entry without a name, a ``hostname`` without its own UTS namespace, and ``resources`` keys
+  the runtime spec does not have.
 - A label's own ``capabilities.add``/``binds.add`` are ignored as in LinuxKit (there is nothing
   beneath a label for them to extend), with a logged warning.
 
@@ -233,7 +234,7 @@ def oci_config(
     if readonly:
         root["readonly"] = True
     spec: dict[str, Any] = {"ociVersion": OCI_VERSION, "process": process, "root": root}
-    hostname = src.pick_str("hostname")[0]
+    hostname, origin = src.pick_str("hostname")
     if hostname:
         spec["hostname"] = hostname
     spec["mounts"] = container_mounts(src, readonly, volumes)
@@ -241,6 +242,9 @@ def oci_config(
     if annotations:
         spec["annotations"] = {str(k): str(v) for k, v in sorted(annotations.items())}
     spec["linux"] = _linux(src)
+    if hostname and not any(n["type"] == "uts" for n in spec["linux"]["namespaces"]):
+        # runc refuses to set the hostname of the host's UTS namespace.
+        raise src.error("hostname", f"{hostname!r} needs its own UTS namespace (uts: new)", origin)
     return RuntimeBundleConfig(spec=spec, runtime=_runtime(src), readonly=readonly)
 
 

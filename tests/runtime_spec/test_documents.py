@@ -84,6 +84,7 @@ def test_interface_the_service_tool_would_refuse_is_an_error(
 def test_config_json_top_level_and_process_keys_follow_go_struct_order(build: BuildBundle) -> None:
     spec = build(
         hostname="h",
+        uts="new",
         annotations={"a": "b"},
         env=["A=1"],
         rlimits=["core,0,0"],

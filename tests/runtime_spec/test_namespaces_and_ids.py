@@ -124,3 +124,11 @@ def test_numeric_string_uid_is_an_error_with_a_hint(build: BuildBundle) -> None:
     # LinuxKit looks "1000" up as a container name and fails; say what to do instead.
     with pytest.raises(ConfigError, match="write numeric ids as numbers"):
         build(uid="1000")
+
+
+def test_hostname_without_its_own_uts_namespace_is_an_error(build: BuildBundle) -> None:
+    # runc: "unable to set hostname without a private UTS namespace" -- at boot, in LinuxKit.
+    with pytest.raises(ConfigError, match=r"needs its own UTS namespace.*label") as info:
+        build(label={"hostname": "box"})
+    assert info.value.path == "hostname"
+    assert build(label={"hostname": "box", "uts": "new"}).spec["hostname"] == "box"

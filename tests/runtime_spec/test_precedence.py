@@ -270,6 +270,8 @@ EMPTY_REPLACES = {
     "resources": {},
 }
 IDS = [row[0] for row in ROWS]
+# Other fields a row's values need to be usable (runc sets a hostname only in a new UTS ns).
+NEEDS: dict[str, dict[str, Any]] = {"hostname": {"uts": "new"}}
 
 
 @pytest.mark.parametrize(
@@ -303,7 +305,7 @@ def test_label_value_applies_when_container_leaves_field_unset(
     exp_label: Any,
     _e: Any,
 ) -> None:
-    assert get(build(label={attr: theirs}).spec) == exp_label
+    assert get(build(label={attr: theirs}, **NEEDS.get(attr, {})).spec) == exp_label
 
 
 @pytest.mark.parametrize(
@@ -320,8 +322,9 @@ def test_container_value_wins_over_label(
     exp_label: Any,
     _e: Any,
 ) -> None:
-    assert get(build(**{attr: mine}).spec) == exp_mine
-    assert get(build(label={attr: theirs}, **{attr: mine}).spec) == exp_mine
+    extra = NEEDS.get(attr, {})
+    assert get(build(**{attr: mine}, **extra).spec) == exp_mine
+    assert get(build(label={attr: theirs}, **{attr: mine}, **extra).spec) == exp_mine
 
 
 @pytest.mark.parametrize("attr", sorted(EMPTY_REPLACES))
@@ -393,6 +396,6 @@ def test_relative_cwd_is_an_error_naming_its_origin(build: BuildBundle) -> None:
 
 
 def test_plain_string_fields_treat_empty_as_unset(build: BuildBundle) -> None:
-    spec = build(net="", hostname="", label={"net": "new", "hostname": "h"}).spec
+    spec = build(net="", hostname="", uts="new", label={"net": "new", "hostname": "h"}).spec
     assert {"type": "network"} in spec["linux"]["namespaces"]
     assert spec["hostname"] == "h"

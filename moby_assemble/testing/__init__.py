@@ -5,6 +5,7 @@
 
 from ._proxy import Fault, FaultProxy, InjectedFault, Match, ProxiedRequest
 from ._registry import LocalRegistry, RegistryTLS, make_tls_files
+from ._token_server import TokenRequest, TokenServer
 
 __all__ = [
     "Fault",
@@ -14,5 +15,7 @@ __all__ = [
     "Match",
     "ProxiedRequest",
     "RegistryTLS",
+    "TokenRequest",
+    "TokenServer",
     "make_tls_files",
 ]

@@ -187,11 +187,13 @@ class LocalRegistry:
             "  delete:",
             "    enabled: true",
             "http:",
-            "  addr: 127.0.0.1:0",
+            # A restart keeps the address clients already know.
+            f"  addr: {self.host or '127.0.0.1:0'}",
             "  secret: moby-assemble-test-secret",
         ]
         if self._want_tls:
-            self.tls = make_tls_files(self.directory / "tls")
+            if self.tls is None:  # a restart keeps its CA
+                self.tls = make_tls_files(self.directory / "tls")
             lines += ["  tls:", f"    certificate: {self.tls.cert}", f"    key: {self.tls.key}"]
         if self.users:
             htpasswd = self.directory / "htpasswd"
@@ -242,6 +244,13 @@ class LocalRegistry:
                 self._proc.kill()
                 self._proc.wait()
             self._proc = None
+
+    def restart(self) -> LocalRegistry:
+        """Stop and start again on the same address, re-reading files the configuration
+        names (e.g. a rotated token ``rootcertbundle``). Storage is kept."""
+        self.stop()
+        self._log.clear()
+        return self.start()
 
     def __enter__(self) -> LocalRegistry:
         return self.start()

@@ -670,3 +670,45 @@ def test_bearer_is_preferred_when_basic_is_also_offered() -> None:
     assert token_request.url.params.get_list("scope") == ["repository:a:pull"]
     assert token_request.url.params["service"] == "s"
     assert "authorization" not in token_request.headers  # anonymous
+
+
+# --- through the RegistryClient ---------------------------------------------------------------
+
+
+def test_registry_client_authenticates_with_tokens_and_basic(
+    tokens: TokenServer,
+    token_registry: LocalRegistry,
+    tls_registry: LocalRegistry,
+    http: httpx.Client,
+) -> None:
+    from moby_assemble.registry._client import RegistryClient
+    from moby_assemble.registry._config import RegistryConfig
+    from moby_assemble.registry._reference import ImageReference
+
+    writer = Authenticator(creds_for(token_registry, Credentials(TEST_USER, TEST_PASSWORD)))
+    digest = push_image(
+        http,
+        token_registry,
+        "client/app",
+        writer.auth_for(token_registry.host, token_registry.host, push("client/app")),
+    )
+    tokens.clear()
+    assert tls_registry.tls is not None
+    creds = StaticCredentials(
+        {
+            token_registry.host: Credentials(TEST_USER, TEST_PASSWORD),
+            tls_registry.host: Credentials(TEST_USER, TEST_PASSWORD),
+        }
+    )
+    registries = {
+        token_registry.host: RegistryConfig(plain_http=True),
+        tls_registry.host: RegistryConfig(ca_bundle=str(tls_registry.tls.ca_cert)),
+    }
+    with RegistryClient(credentials=creds, registries=registries) as client:
+        ref = ImageReference.parse(f"{token_registry.host}/client/app:v1")
+        assert client.get_manifest(ref).descriptor.digest == digest
+        assert client.head_manifest(ref).digest == digest
+        missing = ImageReference.parse(f"{tls_registry.host}/client/none:v1")
+        assert not client.blob_exists(missing, "sha256:" + "0" * 64)
+    # One token for both manifest requests: the client's flows share the cache.
+    assert [(r.grant, r.user) for r in tokens.requests] == [("basic", TEST_USER)]

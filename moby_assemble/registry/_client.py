@@ -22,15 +22,12 @@ plain ``http://`` URL to any other host is refused before it is sent, also after
 
 from __future__ import annotations
 
-import http.cookiejar
-import importlib
 import logging
 import ssl
 import threading
 import time
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from types import TracebackType
-from typing import Any, Protocol
 
 import httpx
 
@@ -44,8 +41,16 @@ from .._errors import (
 )
 from .._oci import Descriptor, MediaType
 from .._version import __version__
+from ._auth import Authenticator
 from ._blobs import BlobSink, ProgressFn, fetch_blob_into, pull_scope
-from ._config import RegistryConfig, is_loopback, ssl_context_for
+from ._config import (
+    RegistryConfig,
+    cert_verify_error,
+    is_loopback,
+    no_cookies,
+    ssl_context_for,
+)
+from ._credentials import CredentialProvider
 from ._errors_map import MAX_ERROR_BODY, error_for_status
 from ._manifest import Manifest
 from ._reference import ImageReference
@@ -75,39 +80,6 @@ def push_scope(ref: ImageReference) -> str:
     return f"repository:{ref.repository}:pull,push"
 
 
-class _AuthProvider(Protocol):
-    def auth_for(self, registry: str, api_host: str, scopes: Sequence[str]) -> httpx.Auth: ...
-
-
-def _make_authenticator(credentials: Any) -> _AuthProvider | None:
-    # The authenticator lives in its own module; look it up at run time so the client
-    # also works (anonymously) in a tree where it is not present.
-    try:
-        module = importlib.import_module("moby_assemble.registry._auth")
-    except ImportError:
-        _LOG.debug("registry authentication module not available; anonymous access only")
-        return None
-    authenticator: _AuthProvider = module.Authenticator(credentials)
-    return authenticator
-
-
-def _cert_verify_error(exc: BaseException) -> ssl.SSLCertVerificationError | None:
-    seen: set[int] = set()
-    current: BaseException | None = exc
-    while current is not None and id(current) not in seen:
-        if isinstance(current, ssl.SSLCertVerificationError):
-            return current
-        seen.add(id(current))
-        current = current.__cause__ or current.__context__
-    return None
-
-
-def _no_cookies() -> http.cookiejar.CookieJar:
-    # Registries have no use for cookies, and some (Harbor) turn on CSRF checks when a
-    # client sends them back.
-    return http.cookiejar.CookieJar(http.cookiejar.DefaultCookiePolicy(allowed_domains=[]))
-
-
 def _strip_query(path: str) -> str:
     return path.split("?", 1)[0]
 
@@ -135,7 +107,7 @@ class RegistryClient:
     def __init__(
         self,
         *,
-        credentials: Any = None,
+        credentials: CredentialProvider | None = None,
         registries: Mapping[str, RegistryConfig] | None = None,
         timeout: httpx.Timeout | float = DEFAULT_TIMEOUT,
         retry: RetryPolicy | None = None,
@@ -145,7 +117,7 @@ class RegistryClient:
     ) -> None:
         self._registries = dict(registries or {})
         self._retry = retry or RetryPolicy()
-        self._authenticator = _make_authenticator(credentials)
+        self._authenticator = Authenticator(credentials)
         self._schemes: dict[str, str] = {}
         self._warned: set[str] = set()
         self._lock = threading.Lock()
@@ -171,7 +143,7 @@ class RegistryClient:
             transport=transport,
             mounts=mounts,
             headers={"User-Agent": user_agent},
-            cookies=_no_cookies(),
+            cookies=no_cookies(),
             event_hooks={"request": [self._guard_plain_http]},
         )
 
@@ -238,7 +210,7 @@ class RegistryClient:
             return True
         # A loopback host that speaks TLS with a certificate we do not trust is a
         # misconfiguration to report, not a reason to send the same request in clear.
-        return is_loopback(host) and _cert_verify_error(exc) is None
+        return is_loopback(host) and cert_verify_error(exc) is None
 
     def _remember_scheme(self, host: str, scheme: str) -> None:
         with self._lock:
@@ -367,7 +339,7 @@ class RegistryClient:
                     self._remember_scheme(host, "http")
                     attempt -= 1
                     continue
-                bad_cert = _cert_verify_error(exc)
+                bad_cert = cert_verify_error(exc)
                 if bad_cert is not None:
                     raise RegistryTransportError(
                         f"{action} {reference}: TLS certificate of {host} not trusted "
@@ -420,9 +392,7 @@ class RegistryClient:
                 retry_after=retry_after,
             )
 
-    def _auth(self, registry: str, host: str, scopes: Sequence[str]) -> httpx.Auth | None:
-        if self._authenticator is None:
-            return None
+    def _auth(self, registry: str, host: str, scopes: Sequence[str]) -> httpx.Auth:
         return self._authenticator.auth_for(registry, host, tuple(scopes))
 
     @staticmethod

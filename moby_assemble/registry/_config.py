@@ -15,13 +15,21 @@ Example::
 
 from __future__ import annotations
 
+import http.cookiejar
 import ipaddress
 import ssl
 
 import attrs
 import httpx
 
-__all__ = ["RegistryConfig", "host_without_port", "is_loopback", "ssl_context_for"]
+__all__ = [
+    "RegistryConfig",
+    "cert_verify_error",
+    "host_without_port",
+    "is_loopback",
+    "no_cookies",
+    "ssl_context_for",
+]
 
 
 def _check_cert_pair(_instance: object, _attribute: object, value: tuple[str, str] | None) -> None:
@@ -103,3 +111,23 @@ def ssl_context_for(config: RegistryConfig) -> ssl.SSLContext:
     if config.client_cert is not None:
         ctx.load_cert_chain(*config.client_cert)
     return ctx
+
+
+def cert_verify_error(exc: BaseException) -> ssl.SSLCertVerificationError | None:
+    """The certificate verification failure behind ``exc`` (an httpx error), if that is
+    what it is: a TLS server we do not trust, as opposed to one that does not speak TLS."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        if isinstance(current, ssl.SSLCertVerificationError):
+            return current
+        seen.add(id(current))
+        current = current.__cause__ or current.__context__
+    return None
+
+
+def no_cookies() -> http.cookiejar.CookieJar:
+    """A cookie jar that never stores anything."""
+    # Registries have no use for cookies, and some (Harbor) turn on CSRF checks when a
+    # client sends them back.
+    return http.cookiejar.CookieJar(http.cookiejar.DefaultCookiePolicy(allowed_domains=[]))

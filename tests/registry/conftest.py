@@ -46,10 +46,14 @@ class MemorySink:
         self.resets += 1
 
 
-def upload_blob(base_url: str, repo: str, data: bytes) -> str:
-    """Monolithic upload of ``data`` to ``repo`` at ``base_url``; returns its digest."""
+def upload_blob(
+    base_url: str, repo: str, data: bytes, http: Mapping[str, Any] | None = None
+) -> str:
+    """Monolithic upload of ``data`` to ``repo`` at ``base_url``; returns its digest.
+
+    ``http`` are extra ``httpx.Client`` arguments (``verify``, ``auth``)."""
     digest = "sha256:" + hashlib.sha256(data).hexdigest()
-    with httpx.Client() as c:
+    with httpx.Client(**(http or {})) as c:
         start = c.post(f"{base_url}/v2/{repo}/blobs/uploads/")
         assert start.status_code == 202, start.text
         location = httpx.URL(base_url).join(start.headers["Location"])
@@ -58,9 +62,16 @@ def upload_blob(base_url: str, repo: str, data: bytes) -> str:
     return digest
 
 
-def put_manifest(base_url: str, repo: str, reference: str, data: bytes, media_type: str) -> str:
+def put_manifest(
+    base_url: str,
+    repo: str,
+    reference: str,
+    data: bytes,
+    media_type: str,
+    http: Mapping[str, Any] | None = None,
+) -> str:
     """PUT the exact manifest bytes under ``reference``; returns their digest."""
-    with httpx.Client() as c:
+    with httpx.Client(**(http or {})) as c:
         r = c.put(
             f"{base_url}/v2/{repo}/manifests/{reference}",
             content=data,
@@ -221,15 +232,17 @@ def make_attestation(subject: TestImage) -> tuple[TestImage, str, dict[str, str]
     return image, "unknown/unknown", annotations
 
 
-def push_image(base_url: str, repo: str, tag: str, image: TestImage) -> str:
+def push_image(
+    base_url: str, repo: str, tag: str, image: TestImage, http: Mapping[str, Any] | None = None
+) -> str:
     """Push ``image`` (blobs, children by digest, then itself by tag) with raw HTTP."""
     for data in image.all_blobs().values():
-        upload_blob(base_url, repo, data)
+        upload_blob(base_url, repo, data, http)
 
     def push_doc(doc: TestImage, reference: str) -> None:
         for child in doc.children:
             push_doc(child, child.digest)
-        put_manifest(base_url, repo, reference, doc.data, doc.media_type)
+        put_manifest(base_url, repo, reference, doc.data, doc.media_type, http)
 
     push_doc(image, tag)
     return image.digest

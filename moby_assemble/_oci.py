@@ -90,14 +90,14 @@ def validate_digest(digest: str) -> str:
 
     Only ``sha256`` and ``sha512`` are accepted: content we cannot hash cannot be verified.
     """
-    m = _DIGEST_RE.match(digest)
+    m = _DIGEST_RE.fullmatch(digest)
     if m is None:
         raise ValueError(f"malformed digest {digest!r}")
     alg = m.group("alg")
     pattern = _ENCODED_RE.get(alg)
     if pattern is None:
         raise ValueError(f"unsupported digest algorithm {alg!r} in {digest!r}")
-    if not pattern.match(m.group("enc")):
+    if not pattern.fullmatch(m.group("enc")):
         raise ValueError(f"malformed {alg} digest {digest!r}")
     return digest
 

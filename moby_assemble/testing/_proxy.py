@@ -23,6 +23,7 @@ Faults (built with the class methods of :class:`Fault`):
   and the real body.
 * ``status`` (``too_many_requests``) - answer with a status (429 + ``Retry-After``, 500/503
   bursts, a token endpoint that fails) without contacting the upstream.
+* ``response_headers`` - forward, but remove, add or replace response headers.
 * ``delay`` / ``throttle`` - a slow registry: wait before answering, or trickle the body.
 * ``redirect`` / ``redirect_loop`` - answer a redirect to another URL, or to the same URL.
 
@@ -450,6 +451,11 @@ class _Handler(BaseHTTPRequestHandler):
             if lname in _REWRITTEN:
                 value = self.proxy._rewrite(value)
             headers.append((name, value))
+        if fault is not None and kind == "headers":
+            dropped = {n.lower() for n in fault.remove_headers}
+            dropped |= {n.lower() for n, _ in fault.headers}
+            headers = [(n, v) for n, v in headers if n.lower() not in dropped]
+            headers.extend(fault.headers)
         bodyless = method == "HEAD" or resp.status in (204, 304) or resp.status < 200
         advertised = length
         if fault is not None and kind == "content_length":

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import re
 import urllib.parse
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Literal, TypedDict, Unpack
 
 import attrs
@@ -25,6 +25,7 @@ FaultKind = Literal[
     "throttle",
     "redirect",
     "redirect_loop",
+    "headers",
 ]
 
 
@@ -83,6 +84,7 @@ class Fault:
     seconds: float = 0.0
     location: str = ""
     offset: int = 0
+    remove_headers: tuple[str, ...] = ()
 
     @classmethod
     def reset(
@@ -158,6 +160,19 @@ class Fault:
     def redirect(cls, location: str, *, status_code: int = 307, **match: Unpack[Match]) -> Fault:
         """Answer a redirect to ``location`` without asking the upstream."""
         return cls("redirect", status_code=status_code, location=location, **match)
+
+    @classmethod
+    def response_headers(
+        cls,
+        headers: Mapping[str, str] | None = None,
+        *,
+        remove: Sequence[str] = (),
+        **match: Unpack[Match],
+    ) -> Fault:
+        """Forward, but change the upstream's response headers: drop those named in
+        ``remove`` (e.g. ``Docker-Content-Digest``), then add or replace ``headers``
+        (e.g. ``OCI-Subject``, a wrong ``Content-Type``)."""
+        return cls("headers", headers=headers, remove_headers=tuple(remove), **match)
 
     @classmethod
     def redirect_loop(cls, *, status_code: int = 307, **match: Unpack[Match]) -> Fault:

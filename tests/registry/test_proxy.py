@@ -170,6 +170,21 @@ def test_wrong_content_length_longer_breaks_the_read(proxy: FaultProxy) -> None:
         httpx.get(proxy.url + BLOB_PATH)
 
 
+def test_response_headers_are_removed_and_set(proxy: FaultProxy) -> None:
+    proxy.inject(
+        Fault.response_headers(
+            {"OCI-Subject": "sha256:" + "1" * 64, "Content-Type": "text/plain"},
+            remove=["Docker-Content-Digest"],
+            path=BLOB_DIGEST,
+        )
+    )
+    r = httpx.get(proxy.url + BLOB_PATH)
+    assert r.content == BLOB
+    assert "Docker-Content-Digest" not in r.headers
+    assert r.headers["OCI-Subject"] == "sha256:" + "1" * 64
+    assert r.headers.get_list("Content-Type") == ["text/plain"]
+
+
 def test_status_burst_then_the_upstream_answers(proxy: FaultProxy) -> None:
     proxy.inject(Fault.status(503, times=2, path="/blobs/"))
     with httpx.Client(base_url=proxy.url) as c:

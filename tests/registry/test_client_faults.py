@@ -345,3 +345,18 @@ def test_mirror_is_used_first_and_skipped_when_it_fails(
         assert client.blob_exists(ref, via_mirror.config.digest)
         assert proxy.requests == ()
     assert direct.data == via_mirror.data
+
+
+def test_registry_warnings_are_logged_once(caplog: pytest.LogCaptureFixture) -> None:
+    body = make_image("linux/amd64").data
+
+    def handle(h: BaseHTTPRequestHandler) -> None:
+        send(h, 200, body, {"Content-Type": MediaType.OCI_MANIFEST,
+                            "Warning": '299 - "this repository is deprecated"'})  # fmt: skip
+
+    caplog.set_level("WARNING", logger="moby_assemble")
+    with serve(handle) as host, _client(host) as client:
+        client.get_manifest(_ref(host, "faults/warned"))
+        client.get_manifest(_ref(host, "faults/warned"))
+    warnings = [r.getMessage() for r in caplog.records if "deprecated" in r.getMessage()]
+    assert warnings == [f"registry {host} warns: this repository is deprecated"]

@@ -47,8 +47,11 @@ def _ref(registry: LocalRegistry) -> ImageReference:
     return ImageReference.parse(f"{registry.host}/tls/app:1")
 
 
-def test_tls_registry_with_custom_ca_and_basic_auth(secured: LocalRegistry, tmp_path: Path) -> None:
+def test_tls_registry_with_custom_ca_and_basic_auth(
+    secured: LocalRegistry, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
     assert secured.tls is not None
+    caplog.set_level("DEBUG")
     registries = {secured.host: RegistryConfig(ca_bundle=str(secured.tls.ca_cert))}
     with (
         RegistryClient(credentials=_creds(secured.host), registries=registries) as client,
@@ -59,6 +62,10 @@ def test_tls_registry_with_custom_ca_and_basic_auth(secured: LocalRegistry, tmp_
     assert image.manifest.digest == IMAGE.digest
     assert image.layers[0].digest == sha256(LAYER)
     assert response.url.scheme == "https"
+    # Something was logged (by us, httpx and httpcore), and none of it is a secret.
+    assert any(r.name.startswith("moby_assemble") for r in caplog.records)
+    assert TEST_PASSWORD not in caplog.text
+    assert base64.b64encode(f"{TEST_USER}:{TEST_PASSWORD}".encode()).decode() not in caplog.text
 
 
 def test_tls_without_the_ca_fails_verification_and_never_falls_back_to_http(

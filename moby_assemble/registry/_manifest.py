@@ -6,11 +6,11 @@ are understood; Docker schema 1 is refused with a clear error.
 
 Example::
 
-    >>> data = b'{"schemaVersion":2,"mediaType":"application/vnd.oci.image.index.v1+json",'
-    ...         b'"manifests":[]}'
+    >>> data = (b'{"schemaVersion":2,"mediaType":"application/vnd.oci.image.index.v1+json",'
+    ...         b'"manifests":[]}')
     >>> m = Manifest.parse(data)
     >>> m.is_index, m.descriptor.size
-    (True, 94)
+    (True, 88)
 """
 
 from __future__ import annotations

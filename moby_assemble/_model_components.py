@@ -347,9 +347,13 @@ class Container(ImageConfig):
         Container('web', 'docker.io/library/nginx:1.27', binds=('/var/data:/data',))
     """
 
-    name: str = attrs.field(validator=v_required(check_name), metadata=meta("name", "str"))
+    name: str = attrs.field(
+        validator=v_required(check_name), metadata=meta("name", "str", first=True)
+    )
     image: str = attrs.field(
-        converter=to_image, validator=v_required(check_str), metadata=meta("image", "image")
+        converter=to_image,
+        validator=v_required(check_str),
+        metadata=meta("image", "image", first=True),
     )
     role: Role | None = attrs.field(
         default=None,

@@ -458,17 +458,17 @@ class IDMapping:
     host_id: int = attrs.field(
         default=0,
         validator=v_required(lambda p, v: check_int(p, v, 0, _UINT32 - 1)),
-        metadata=meta("hostID", "int"),
+        metadata=meta("hostID", "int", always=True),
     )
     container_id: int = attrs.field(
         default=0,
         validator=v_required(lambda p, v: check_int(p, v, 0, _UINT32 - 1)),
-        metadata=meta("containerID", "int"),
+        metadata=meta("containerID", "int", always=True),
     )
     size: int = attrs.field(
         default=0,
         validator=v_required(lambda p, v: check_int(p, v, 0, _UINT32)),
-        metadata=meta("size", "int"),
+        metadata=meta("size", "int", always=True),
     )
 
 
@@ -559,13 +559,17 @@ class Device:
         True
     """
 
-    path: str = attrs.field(validator=v_required(check_str), metadata=meta("path", "str"))
-    type: str = attrs.field(validator=v_required(check_str), metadata=meta("type", "str"))
+    path: str = attrs.field(
+        validator=v_required(check_str), metadata=meta("path", "str", always=True)
+    )
+    type: str = attrs.field(
+        validator=v_required(check_str), metadata=meta("type", "str", always=True)
+    )
     major: int = attrs.field(
-        default=0, validator=v_required(check_int), metadata=meta("major", "int")
+        default=0, validator=v_required(check_int), metadata=meta("major", "int", always=True)
     )
     minor: int = attrs.field(
-        default=0, validator=v_required(check_int), metadata=meta("minor", "int")
+        default=0, validator=v_required(check_int), metadata=meta("minor", "int", always=True)
     )
     mode: int | None = attrs.field(
         default=None, validator=v_optional(check_mode), metadata=meta("mode", "mode")

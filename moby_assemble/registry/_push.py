@@ -488,7 +488,8 @@ def push_artifact(
         annotations: manifest annotations.
         subject: the manifest this artifact is about (then it is a referrer, see
             :func:`attach_referrer`).
-        tag: the tag (default ``ref.tag``; none for a referrer pushed by digest only).
+        tag: the tag; default ``ref.tag``, except for referrers (with ``subject``), which
+            are pushed by digest only unless ``tag`` is given.
 
     Returns:
         The artifact manifest's descriptor.
@@ -501,4 +502,7 @@ def push_artifact(
         push_bytes(client, target, desc, content)
         layers.append(desc)
     data = _artifact_manifest(artifact_type, layers, annotations, subject)
+    if subject is not None:
+        # A referrer is found through its subject; only an explicit tag is applied.
+        target = attrs.evolve(target, tag=None)
     return push_manifest(client, target, data, MediaType.OCI_MANIFEST, tag=tag)

@@ -182,7 +182,9 @@ def _fetch_fallback(
         ref,
         f"manifests/{tag}",
         scopes=scopes,
-        headers={"Accept": MediaType.OCI_INDEX},
+        # Accept everything: a registry hides a manifest of a type we did not accept
+        # (404), and we must see a foreign tag so as not to overwrite it.
+        headers={"Accept": ", ".join(MediaType.ACCEPT_MANIFESTS)},
         expect=(200, 404),
     )
     if response.status_code == 404:

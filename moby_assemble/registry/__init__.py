@@ -1,5 +1,63 @@
-"""The OCI distribution client: references, authentication, pull and push over httpx."""
+"""The OCI distribution client: references, authentication, pull and push over httpx.
 
+One HTTP stack (httpx) carries every request: manifests and blobs are verified against their
+digests while they stream, tokens are cached per scope, retries are bounded, and nothing is
+used before it has been checked.
+
+Example::
+
+    from moby_assemble import Platform
+    from moby_assemble.registry import DockerConfig, ImageReference, Puller, RegistryClient
+    from moby_assemble.store import Store
+
+    ref = ImageReference.parse("127.0.0.1:5000/kernel:6.1")
+    with RegistryClient(credentials=DockerConfig()) as client, Puller(client, Store("cache")) as p:
+        image = p.pull(ref, Platform.parse("linux/amd64"))
+"""
+
+from ._auth import Authenticator, RegistryAuth, merge_scopes, repository_scope
+from ._client import DEFAULT_MAX_MANIFEST_SIZE, DEFAULT_TIMEOUT, BlobSink, RegistryClient
+from ._config import RegistryConfig, is_loopback
+from ._credentials import (
+    DOCKER_HUB_CONFIG_KEY,
+    CredentialProvider,
+    Credentials,
+    DockerConfig,
+    StaticCredentials,
+)
+from ._events import BlobFinished, BlobProgress, BlobStarted, ProgressCallback, ProgressEvent
+from ._manifest import Manifest, is_attestation
+from ._pull import PulledImage, Puller
 from ._reference import DOCKER_HUB, DOCKER_HUB_API, ImageReference
+from ._retry import RetryPolicy
 
-__all__ = ["DOCKER_HUB", "DOCKER_HUB_API", "ImageReference"]
+__all__ = [
+    "DEFAULT_MAX_MANIFEST_SIZE",
+    "DEFAULT_TIMEOUT",
+    "DOCKER_HUB",
+    "DOCKER_HUB_API",
+    "DOCKER_HUB_CONFIG_KEY",
+    "Authenticator",
+    "BlobFinished",
+    "BlobProgress",
+    "BlobSink",
+    "BlobStarted",
+    "CredentialProvider",
+    "Credentials",
+    "DockerConfig",
+    "ImageReference",
+    "Manifest",
+    "ProgressCallback",
+    "ProgressEvent",
+    "PulledImage",
+    "Puller",
+    "RegistryAuth",
+    "RegistryClient",
+    "RegistryConfig",
+    "RetryPolicy",
+    "StaticCredentials",
+    "is_attestation",
+    "is_loopback",
+    "merge_scopes",
+    "repository_scope",
+]

@@ -11,12 +11,13 @@ import html
 from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
+from ._model_codec import encode
 from ._model_components import Container, File, InitImage, Kernel, Volume
 
 if TYPE_CHECKING:
     from ._model import System
 
-__all__ = ["component_rows", "system_html", "system_pretty"]
+__all__ = ["component_rows", "fields_html", "system_html", "system_pretty"]
 
 #: (stage, name, role, image, digest) per component.
 Row = tuple[str, str, str, str, str]
@@ -85,3 +86,15 @@ def system_pretty(system: System, digests: Mapping[str, str] | None = None) -> s
         )
         lines.append(f"  {stage:<10} {name} {extra}".rstrip())
     return "\n".join(lines)
+
+
+def fields_html(value: Container | Kernel) -> str:
+    """A two-column table (LinuxKit key, value) of the fields that are set."""
+    e = html.escape
+    rows = []
+    role = getattr(value, "role", None)
+    if role is not None:
+        rows.append(("role", role.value))
+    rows += [(k, v if isinstance(v, str) else repr(v)) for k, v in encode(value).items()]
+    body = "".join(f"<tr><th>{e(k)}</th><td><code>{e(str(v))}</code></td></tr>" for k, v in rows)
+    return f"<table><caption>{e(type(value).__name__)}</caption><tbody>{body}</tbody></table>"

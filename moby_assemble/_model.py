@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 import attrs
 
-from ._errors import ConfigError
+from ._errors import ConfigError, PlatformError
 from ._model_components import (
     IMAGE_CONFIG_FIELDS,
     Container,
@@ -217,7 +217,7 @@ class System:
             all_platforms = _to_platforms(
                 ((platform,) if platform is not None else ()) + tuple(_to_platforms(platforms))
             )
-        except Exception as e:  # PlatformError and friends, reported as a config problem
+        except PlatformError as e:
             raise ConfigError(str(e), path="platforms") from None
         self.__attrs_init__(
             all_platforms,

@@ -32,7 +32,7 @@ from ._model_values import (
     type_name,
 )
 
-__all__ = ["decode", "encode", "keyed_fields"]
+__all__ = ["decode", "encode", "field_reference", "keyed_fields"]
 
 T = TypeVar("T")
 
@@ -60,6 +60,28 @@ def keyed_fields(cls: type) -> list[attrs.Attribute[Any]]:
     """
     fields = [f for f in attrs.fields(cls) if "key" in f.metadata]
     return sorted(fields, key=lambda f: not f.metadata.get("first", False))
+
+
+def field_reference(cls: type) -> list[tuple[str, str, str]]:
+    """``(LinuxKit key, Python attribute, expected value)`` for every field of ``cls``.
+
+    The YAML reference in the documentation is generated from this, so it cannot drift from
+    what the parser accepts.
+
+    Example::
+
+        >>> from moby_assemble._model import Kernel
+        >>> field_reference(Kernel)[:2]
+        [('image', 'image', 'an image reference string'), ('cmdline', 'cmdline', 'a string')]
+    """
+    rows = []
+    for field in keyed_fields(cls):
+        kind = field.metadata["kind"]
+        what = _EXPECTED[kind]
+        if kind in ("object", "objects"):
+            what += f" ({field.metadata['cls'].__name__})"
+        rows.append((field.metadata["key"], field.name, what))
+    return rows
 
 
 def decode(cls: type[T], data: Any, path: str = "") -> T:

@@ -108,6 +108,15 @@ def _check_bind(path: str, value: Any) -> None:
         fail(path, f"bind {value!r} is not src:dst[:options]")
 
 
+def _check_tmpfs(path: str, value: Any) -> None:
+    check_str(path, value)
+    parts = value.split(":")
+    if len(parts) > 2:
+        fail(path, f"tmpfs {value!r} has more than one ':' (expected dst[:options])")
+    if not parts[0]:
+        fail(path, f"tmpfs {value!r} has no destination (expected dst[:options])")
+
+
 def to_devices(value: Iterable[Device | Mapping[str, Any]] | None) -> tuple[Device, ...] | None:
     """Converter: mappings become :class:`Device`, lists become tuples."""
     return cast("tuple[Device, ...] | None", to_objects(Device, value, "devices"))
@@ -127,6 +136,7 @@ _V_MOUNTS = v_optional(check_tuple_of(check_instance(Mount)))
 _V_DEVICES = v_optional(check_tuple_of(check_instance(Device)))
 _V_MAPPINGS = v_optional(check_tuple_of(check_instance(IDMapping)))
 _V_BINDS = v_optional(check_tuple_of(_check_bind))
+_V_TMPFS = v_optional(check_tuple_of(_check_tmpfs))
 _V_BOOL = v_optional(check_bool)
 _V_ID = v_optional(check_id)
 _V_IDS = v_optional(check_tuple_of(check_id))
@@ -188,7 +198,7 @@ class ImageConfig:
         metadata=meta("devices", "objects", cls=Device),
     )
     tmpfs: tuple[str, ...] | None = attrs.field(
-        default=None, converter=to_strings, validator=V_STRINGS, metadata=meta("tmpfs", "strings")
+        default=None, converter=to_strings, validator=_V_TMPFS, metadata=meta("tmpfs", "strings")
     )
     command: tuple[str, ...] | None = attrs.field(
         default=None, converter=to_strings, validator=V_STRINGS, metadata=meta("command", "strings")
@@ -370,6 +380,11 @@ class Container(ImageConfig):
         parts += [f"{k}={v!r}" for k, v in self.set_fields().items()]
         return f"Container({', '.join(parts)})"
 
+    def _repr_html_(self) -> str:
+        from ._display import fields_html
+
+        return fields_html(self)
+
 
 @attrs.frozen(repr=False)
 class InitImage:
@@ -475,6 +490,11 @@ class Kernel:
             if value:
                 parts.append(f"{name}={value!r}")
         return f"Kernel({', '.join(parts)})"
+
+    def _repr_html_(self) -> str:
+        from ._display import fields_html
+
+        return fields_html(self)
 
 
 _METADATA_FORMATS = ("yaml", "json")

@@ -98,7 +98,7 @@ _FIELD_STRATEGIES: dict[str, st.SearchStrategy[Any]] = {
     "binds": st.lists(binds, max_size=3),
     "binds_add": st.lists(binds, max_size=2),
     "devices": st.lists(devices, max_size=2),
-    "tmpfs": strings,
+    "tmpfs": st.lists(st.sampled_from(["/tmp", "/run:size=10m,mode=755"]), max_size=2),
     "command": strings,
     "env": strings,
     "cwd": text,

@@ -199,3 +199,20 @@ def test_frozen_dict_compares_to_plain_dicts_and_thaws() -> None:
 def test_device_and_id_mapping_values() -> None:
     assert Device("/dev/fuse", "c", 10, 229, mode=0o666).mode == 0o666
     assert IDMapping(host_id=1, container_id=0, size=10) == IDMapping(1, 0, 10)
+
+
+def test_field_reference_lists_every_linuxkit_key_of_a_container() -> None:
+    from moby_assemble._model_codec import field_reference
+
+    rows = field_reference(Container)
+    assert [r[0] for r in rows[:3]] == ["name", "image", "capabilities"]
+    assert ("binds.add", "binds_add", "a list of strings") in rows
+    assert ("runtime", "runtime", "an object (Runtime)") in rows
+    assert len(rows) == 2 + len(IMAGE_CONFIG_FIELDS)
+
+
+def test_tmpfs_entries_are_checked() -> None:
+    assert Container("a", "a", tmpfs=["/run:size=1m"]).tmpfs == ("/run:size=1m",)
+    with pytest.raises(ConfigError, match="more than one ':'") as info:
+        Container("a", "a", tmpfs=["/a:b:c"])
+    assert info.value.path == "tmpfs[0]"

@@ -90,3 +90,18 @@ def test_pretty_text_starts_with_the_repr_and_lists_every_component() -> None:
     p = Printer()
     _system()._repr_pretty_(p, cycle=False)
     assert p.out == text
+
+
+def test_container_and_kernel_show_their_set_fields_as_a_table() -> None:
+    c = Container("web", "nginx:1.27", role="service", binds=["/a:/b"], readonly=True)
+    html = c._repr_html_()
+    parser = _Cells()
+    parser.feed(html)
+    assert parser.rows == [
+        ["role", "service"],
+        ["name", "web"],
+        ["image", "docker.io/library/nginx:1.27"],
+        ["binds", "['/a:/b']"],
+        ["readonly", "True"],
+    ]
+    assert "console=ttyS0" in Kernel("k", cmdline="console=ttyS0")._repr_html_()

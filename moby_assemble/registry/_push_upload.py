@@ -13,6 +13,11 @@ Upload sessions are a small state machine (distribution spec, "Pushing blobs"):
   ``Location`` + ``Range: 0-<end>``; a 416 (or a lost answer) is resolved by
   ``GET <location>`` → 204 + ``Range``, then the upload continues from there; the final
   ``PUT <location>&digest=<d>`` has an empty body.
+
+Registries differ in how well a session survives trouble: distribution 2.8 signs the offset
+into the ``Location`` (``_state``), so after a lost answer the last ``Location`` we hold is
+stale and asking about it *cancels* the session (404 ``BLOB_UPLOAD_INVALID``); the upload is
+then started again in a new session.
 """
 
 from __future__ import annotations
@@ -25,7 +30,7 @@ from typing import TYPE_CHECKING, Any, BinaryIO
 
 import httpx
 
-from .._errors import IntegrityError, NotFoundError, RegistryError, RegistryTransportError
+from .._errors import IntegrityError, RegistryError, RegistryTransportError
 from .._oci import Descriptor, new_hasher
 from ._blobs import ProgressFn
 from ._reference import ImageReference
@@ -43,6 +48,7 @@ DEFAULT_CHUNK_SIZE = 8 * 1024 * 1024
 _READ_SIZE = 1024 * 1024
 _RANGE_RE = re.compile(r"^\s*(?:bytes=)?0-(\d+)\s*$")
 _OCTET = "application/octet-stream"
+_SESSION_LOST = frozenset({"BLOB_UPLOAD_UNKNOWN", "BLOB_UPLOAD_INVALID"})
 
 
 class _Source:
@@ -340,9 +346,10 @@ def upload_blob(
         except RegistryError as exc:
             if source.failure is not None:
                 raise source.failure from None
-            retry = _retryable(exc) or (
-                isinstance(exc, NotFoundError) and exc.code == "BLOB_UPLOAD_UNKNOWN"
-            )
+            # A session the registry forgot or refuses to resume (distribution 2.8 cancels
+            # one asked about with an upload-state token older than its content) is not
+            # the end: start a fresh one.
+            retry = _retryable(exc) or exc.code in _SESSION_LOST
             if _exists(client, ref, desc, scopes):
                 _LOG.info("blob %s: upload answer lost, but the blob is there", subject)
                 return

@@ -3,6 +3,7 @@
 .. versionadded:: 0.1
 """
 
+from ._images import Image, ImageIndex, ImageSet, Layer, LayerBlob
 from ._proxy import Fault, FaultProxy, InjectedFault, Match, ProxiedRequest
 from ._registry import LocalRegistry, RegistryTLS, make_tls_files
 from ._token_server import TokenRequest, TokenServer
@@ -10,7 +11,12 @@ from ._token_server import TokenRequest, TokenServer
 __all__ = [
     "Fault",
     "FaultProxy",
+    "Image",
+    "ImageIndex",
+    "ImageSet",
     "InjectedFault",
+    "Layer",
+    "LayerBlob",
     "LocalRegistry",
     "Match",
     "ProxiedRequest",

@@ -12,7 +12,8 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
 from ._model_codec import encode
-from ._model_components import Container, File, InitImage, Kernel, Volume
+from ._model_components import File, InitImage, Kernel, Volume
+from ._model_container import Container
 
 if TYPE_CHECKING:
     from ._model import System

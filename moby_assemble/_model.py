@@ -3,8 +3,9 @@
 A :class:`System` has a kernel, init images, containers in three stages (``onboot``,
 ``services``, ``onshutdown``), files and volumes, plus the platforms it is built for. It is
 changed only through ``with_*`` methods that return new values, so re-running a notebook cell
-never adds a component twice. The component classes live in :mod:`._model_components` and the
-small value types in :mod:`._model_values`; they are re-exported here.
+never adds a component twice. Containers live in :mod:`._model_container`, the other components
+in :mod:`._model_components` and the small value types in :mod:`._model_values`; they are
+re-exported here.
 """
 
 from __future__ import annotations
@@ -16,18 +17,9 @@ from typing import TYPE_CHECKING, Any, Protocol
 import attrs
 
 from ._errors import ConfigError, PlatformError
-from ._model_components import (
-    IMAGE_CONFIG_FIELDS,
-    Container,
-    File,
-    ImageConfig,
-    InitImage,
-    Kernel,
-    Role,
-    Stage,
-    Volume,
-    yaml_key,
-)
+from ._model_checks import check_instance, check_tuple_of, fail, join_path, prefixed, v_required
+from ._model_components import File, InitImage, Kernel, Role, Stage, Volume
+from ._model_container import IMAGE_CONFIG_FIELDS, Container, ImageConfig, yaml_key
 from ._model_values import (
     BindNS,
     Device,
@@ -38,12 +30,6 @@ from ._model_values import (
     JSONValue,
     Mount,
     Runtime,
-    check_instance,
-    check_tuple_of,
-    fail,
-    join_path,
-    prefixed,
-    v_required,
 )
 from ._platform import Platform
 

@@ -22,15 +22,8 @@ from typing import Any, TypeVar
 import attrs
 
 from ._errors import ConfigError
-from ._model_values import (
-    FrozenDict,
-    fail,
-    format_mode,
-    join_path,
-    parse_mode,
-    prefixed,
-    type_name,
-)
+from ._model_checks import fail, format_mode, join_path, parse_mode, prefixed, type_name
+from ._model_values import FrozenDict
 
 __all__ = ["decode", "encode", "field_reference", "keyed_fields"]
 

@@ -31,9 +31,10 @@ import tomli_w
 import yaml
 
 from ._errors import ConfigError
+from ._model_checks import fail, join_path, prefixed, type_name
 from ._model_codec import decode, encode
-from ._model_components import Container, File, ImageConfig, InitImage, Kernel, Volume
-from ._model_values import fail, join_path, prefixed, type_name
+from ._model_components import File, InitImage, Kernel, Volume
+from ._model_container import Container, ImageConfig
 from ._platform import Platform
 
 if TYPE_CHECKING:

@@ -526,7 +526,11 @@ class System:
     # -- I/O forms (implemented in _yaml / _model_codec) -------------------------------------
 
     def to_dict(self) -> dict[str, Any]:
-        """The LinuxKit dict form (keys in LinuxKit's order, deterministic, no platforms)."""
+        """The LinuxKit dict form (keys in LinuxKit's order, deterministic).
+
+        LinuxKit's format has no place for :attr:`platforms` or component roles, so they are
+        not written; pass ``platform=`` when reading back.
+        """
         from ._yaml import system_to_dict
 
         return system_to_dict(self)
@@ -549,7 +553,10 @@ class System:
         return system_from_dict(data, platform=platform, base_dir=base_dir)
 
     def to_yaml(self) -> str:
-        """LinuxKit YAML (``mode`` as quoted octal strings, sections in LinuxKit's order)."""
+        """LinuxKit YAML (``mode`` as quoted octal strings, sections in LinuxKit's order).
+
+        Platforms and roles are not written (LinuxKit has no field for them).
+        """
         from ._yaml import system_to_yaml
 
         return system_to_yaml(self)

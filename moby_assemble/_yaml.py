@@ -485,7 +485,10 @@ def system_from_toml(
     systems = []
     for source in sources:
         content, file, base_dir = _read_source(source)
-        text = content.decode("utf-8", "replace") if isinstance(content, bytes) else content
+        try:
+            text = content.decode("utf-8") if isinstance(content, bytes) else content
+        except UnicodeDecodeError as e:
+            raise ConfigError(f"not UTF-8: {e.reason} at byte {e.start}", file=file) from None
         try:
             data = tomllib.loads(text)
         except tomllib.TOMLDecodeError as e:

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 import yaml
 
+from moby_assemble import ConfigError
 from moby_assemble._model import Container, File, Kernel, System, Volume
 
 
@@ -61,3 +63,19 @@ def test_toml_uses_the_same_shape() -> None:
     text = s.to_toml()
     assert '"binds.add" = [' in text
     assert System.from_toml(text) == s
+
+
+def test_non_utf8_toml_is_a_config_error(tmp_path: Path) -> None:
+    path = tmp_path / "s.toml"
+    path.write_bytes(b'[kernel]\nimage = "\xff"\n')
+    with pytest.raises(ConfigError, match="not UTF-8") as info:
+        System.from_toml(path)
+    assert info.value.file == str(path)
+
+
+def test_platforms_and_roles_are_not_part_of_the_yaml() -> None:
+    s = System(platform="linux/arm64", services=[Container("x", "x", role="network")])
+    again = System.from_yaml(s.to_yaml(), platform="linux/arm64")
+    assert again.platforms == s.platforms
+    assert again.services[0].role is None
+    assert again.services[0] == Container("x", "x")

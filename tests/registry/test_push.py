@@ -6,6 +6,7 @@ import hashlib
 import io
 import json
 import subprocess
+import tracemalloc
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -402,3 +403,64 @@ def test_partial_index_in_store_is_a_store_error_naming_the_child(
         push_from_store(rclient, store, desc, ref_in(registry, "push/partial:1"))
     with pytest.raises(NotFoundError):
         rclient.get_manifest(ref_in(registry, "push/partial:1"))
+
+
+def test_docker_schema2_image_is_pushed_with_its_media_types(
+    rclient: RegistryClient, registry: LocalRegistry, tmp_path: Path
+) -> None:
+    image = make_image("linux/amd64", [make_layer({"d": b"docker"})], docker=True)
+    store = Store(tmp_path / "store")
+    desc = store_image(store, image)
+    ref = ref_in(registry, "push/docker:1")
+    push_from_store(rclient, store, desc, ref)
+    got = rclient.get_manifest(ref)
+    assert got.descriptor.media_type == MediaType.DOCKER_MANIFEST
+    assert got.data == image.data
+    assert skopeo_inspect(f"{registry.host}/push/docker:1")["Digest"] == image.digest
+
+
+def test_corrupted_blob_in_the_store_is_never_uploaded(
+    rclient: RegistryClient, registry: LocalRegistry, tmp_path: Path
+) -> None:
+    layer = make_layer({"c": blob(10_000, b"corrupt")})
+    image = make_image("linux/amd64", [layer])
+    store = Store(tmp_path / "store")
+    desc = store_image(store, image)
+    path = store.blob_path(sha256(layer))
+    damaged = bytearray(path.read_bytes())
+    damaged[100] ^= 0xFF
+    path.chmod(0o644)
+    path.write_bytes(bytes(damaged))
+    with pytest.raises(IntegrityError, match=sha256(layer)):
+        push_from_store(rclient, store, desc, ref_in(registry, "push/corrupt:1"))
+    assert not rclient.blob_exists(ref_in(registry, "push/corrupt"), sha256(layer))
+
+
+def test_big_blob_upload_memory_stays_flat(
+    rclient: RegistryClient, registry: LocalRegistry, tmp_path: Path
+) -> None:
+    size = 48 * 1024 * 1024
+    source = tmp_path / "big.bin"
+    hasher = hashlib.sha256()
+    with source.open("wb") as f:
+        piece = blob(1024 * 1024, b"big")
+        for _ in range(size // len(piece)):
+            f.write(piece)
+            hasher.update(piece)
+    desc = Descriptor(MediaType.OCI_LAYER, "sha256:" + hasher.hexdigest(), size)
+    seen: list[int] = []
+    tracemalloc.start()
+    try:
+        push_blob(
+            rclient,
+            ref_in(registry, "push/big"),
+            desc,
+            lambda: source.open("rb"),
+            progress=seen.append,
+        )
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < 8 * 1024 * 1024, f"peak {peak} bytes while uploading {size}"
+    assert seen[-1] == size
+    assert rclient.blob_exists(ref_in(registry, "push/big"), desc.digest)

@@ -120,7 +120,8 @@ def push_blob(
             to ``desc.digest``, else :class:`IntegrityError` before the upload completes.
         open_source: opens the content from its start (called again to resume or retry;
             seekable streams are seeked, others read forward).
-        mount_from: repositories on the same registry that may already hold the blob.
+        mount_from: repositories on the same registry that may already hold the blob,
+            tried in order.
         chunk_size: upload in chunks of this many bytes instead of one request.
         progress: called with the number of bytes sent so far.
 
@@ -134,9 +135,9 @@ def push_blob(
         _LOG.debug("blob %s already in %s", desc.digest, ref.name)
         return BlobPushResult.EXISTS
     location: str | None = None
-    for source_repo in dict.fromkeys(mount_from):
-        if source_repo == ref.repository:
-            continue
+    for source_repo in dict.fromkeys(r for r in mount_from if r != ref.repository):
+        if location is not None:
+            _cancel_session(client, ref, location, scopes)
         response = client.request(
             "POST",
             ref,
@@ -150,9 +151,9 @@ def push_blob(
             _check_digest_header(response.headers.get("Docker-Content-Digest"), desc, ref)
             _LOG.info("mounted blob %s into %s from %s", desc.digest, ref.name, source_repo)
             return BlobPushResult.MOUNTED
-        # Declined (e.g. the source does not have it): the answer is a fresh upload session.
+        # Declined (e.g. the source does not have it): the answer is a fresh upload session,
+        # used for the upload unless the next source mounts.
         location = response.headers.get("Location")
-        break
     upload_blob(
         client,
         ref,
@@ -178,6 +179,16 @@ def _blob_exists(
 ) -> bool:
     response = client.request("HEAD", ref, f"blobs/{desc.digest}", scopes=scopes, expect=(200, 404))
     return response.status_code == 200
+
+
+def _cancel_session(
+    client: RegistryClient, ref: ImageReference, location: str, scopes: Sequence[str]
+) -> None:
+    # Best effort: an abandoned session only costs the registry some space until it expires.
+    try:
+        client.request("DELETE", ref, "", scopes=scopes, url=location, expect=(202, 204, 404))
+    except RegistryError as e:
+        _LOG.debug("could not cancel upload session for %s: %s", ref.name, e)
 
 
 def _check_digest_header(header: str | None, desc: Descriptor, ref: ImageReference) -> None:

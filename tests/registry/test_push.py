@@ -190,6 +190,29 @@ def test_declined_mount_uploads_into_the_session_the_registry_opened(
     assert [r.status for r in proxy.find("PUT")] == [201]
 
 
+def test_mount_sources_are_tried_in_order_and_declined_sessions_cancelled(
+    rclient: RegistryClient, proxy: FaultProxy
+) -> None:
+    data = blob(7000, b"second source")
+    desc = desc_of(data)
+    push_bytes(rclient, ref_in(proxy, "push/src-two"), desc, data)
+    proxy.clear_log()
+    result = push_blob(
+        rclient,
+        ref_in(proxy, "push/dst-two"),
+        desc,
+        lambda: io.BytesIO(data),
+        mount_from=["push/src-none", "push/src-two"],
+    )
+    assert result is BlobPushResult.MOUNTED
+    assert [(r.method, r.status) for r in proxy.requests] == [
+        ("HEAD", 404),
+        ("POST", 202),
+        ("DELETE", 204),
+        ("POST", 201),
+    ]
+
+
 def test_forced_chunked_upload_patches_in_order_and_follows_locations(
     rclient: RegistryClient, proxy: FaultProxy, registry: LocalRegistry
 ) -> None:

@@ -272,10 +272,10 @@ class _Upload:
                 if setbacks >= policy.attempts:
                     raise RegistryError(
                         f"PATCH blob upload {self.subject}: registry {self.ref.registry} kept "
-                        f"rejecting the chunk at offset {offset} (416)",
+                        f"refusing or losing the chunk at offset {offset}",
                         registry=self.ref.registry,
                         reference=self.subject,
-                        status_code=416,
+                        status_code=response.status_code if response is not None else None,
                     )
                 time.sleep(policy.delay(setbacks))
                 offset, ambiguous = self.status()

@@ -110,6 +110,17 @@ def test_416_is_recovered_by_asking_the_session(
     assert len(proxy.find("GET", "/blobs/uploads/")) == 2
 
 
+def test_chunk_refused_for_ever_ends_in_a_registry_error(
+    fast_client: RegistryClient, proxy: FaultProxy
+) -> None:
+    data = data_of(250_000, b"416 for ever")
+    proxy.inject(Fault.status(416, method="PATCH", skip=1, times=None))
+    with pytest.raises(RegistryError, match="offset 100000") as info:
+        upload(fast_client, proxy, "faults/416-for-ever", data, chunk_size=100_000)
+    assert info.value.status_code == 416
+    assert len(proxy.find("PATCH")) == 1 + FAST.attempts
+
+
 def test_monolithic_upload_reset_midway_starts_a_new_session(
     fast_client: RegistryClient, proxy: FaultProxy, registry: LocalRegistry
 ) -> None:

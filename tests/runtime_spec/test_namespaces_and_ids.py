@@ -7,7 +7,7 @@ from types import SimpleNamespace
 import pytest
 
 from moby_assemble._errors import ConfigError
-from moby_assemble._model import Container
+from moby_assemble._model import Container, System
 from moby_assemble._runtime_spec import allocate_ids
 
 from .conftest import BuildBundle
@@ -74,6 +74,15 @@ def test_allocate_ids_counts_from_100_over_onboot_onshutdown_services() -> None:
     # LinuxKit (verified): with 2 onboot + 1 service, the service got 102; onshutdown sits
     # between them.
     assert allocate_ids(system) == {"a": 100, "b": 101, "down": 102, "svc": 103}
+
+
+def test_allocate_ids_accepts_the_model_system() -> None:
+    system = System(
+        onboot=[Container("a", "busybox")],
+        onshutdown=[Container("down", "busybox")],
+        services=[Container("svc", "busybox"), Container("web", "nginx")],
+    )
+    assert allocate_ids(system) == {"a": 100, "down": 101, "svc": 102, "web": 103}
 
 
 def test_allocate_ids_takes_containers_in_order() -> None:

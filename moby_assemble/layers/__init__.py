@@ -16,8 +16,10 @@ Example::
 """
 
 from ._compression import LayerStream, open_layer
+from ._entry import EntryType, TarEntry
 from ._flatten import LayerSource, flatten_layers
-from ._tar import EntryType, TarEntry, TarWriter, read_tar
+from ._tar_reader import read_tar
+from ._tar_writer import TarWriter
 
 __all__ = [
     "EntryType",

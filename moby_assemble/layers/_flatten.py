@@ -63,8 +63,9 @@ import attrs
 from .._errors import LayerError
 from .._oci import digest_bytes
 from ._compression import open_layer
+from ._entry import EntryType, TarEntry
 from ._paths import parent_of, whiteout_target
-from ._tar import EntryType, TarEntry, read_tar
+from ._tar_reader import read_tar
 
 __all__ = ["LayerSource", "flatten_layers"]
 

@@ -40,10 +40,15 @@ def assert_same_as_umoci(
 def test_explicit_whiteouts_remove_files_and_whole_directories(tmp_path: Path) -> None:
     base = (
         Layer()
-        .dir("etc").file("etc/a.conf", b"a").file("etc/b.conf", b"b")
-        .dir("var").dir("var/cache").file("var/cache/x", b"x").dir("var/cache/sub")
+        .dir("etc")
+        .file("etc/a.conf", b"a")
+        .file("etc/b.conf", b"b")
+        .dir("var")
+        .dir("var/cache")
+        .file("var/cache/x", b"x")
+        .dir("var/cache/sub")
         .file("var/cache/sub/y", b"y")
-    )  # fmt: skip
+    )
     upper = Layer().whiteout("etc/a.conf").whiteout("var/cache")
     assert_same_as_umoci(tmp_path, (base, upper))
 
@@ -66,15 +71,19 @@ def test_file_replaced_by_directory_and_directory_by_file(tmp_path: Path) -> Non
     base = (
         Layer()
         .file("thing", b"was a file")
-        .dir("tree").dir("tree/branch").file("tree/branch/leaf", b"leaf")
+        .dir("tree")
+        .dir("tree/branch")
+        .file("tree/branch/leaf", b"leaf")
         .symlink("link", "tree")
-    )  # fmt: skip
+    )
     upper = (
         Layer()
-        .dir("thing").file("thing/inside", b"now a dir")
+        .dir("thing")
+        .file("thing/inside", b"now a dir")
         .file("tree", b"now a file")
-        .dir("link").file("link/real", b"symlink replaced by a directory")
-    )  # fmt: skip
+        .dir("link")
+        .file("link/real", b"symlink replaced by a directory")
+    )
     assert_same_as_umoci(tmp_path, (base, upper))
 
 
@@ -94,13 +103,13 @@ def test_hard_links_survive_replacement_and_deletion_of_their_target(tmp_path: P
         .file("bin/gone", b"gone soon")
         .hardlink("bin/kept", "bin/gone")
         .file("bin/plain", b"plain")
-    )  # fmt: skip
+    )
     upper = (
         Layer()
         .file("bin/tool", b"version 2")
         .whiteout("bin/gone")
         .hardlink("bin/plain-link", "bin/plain")
-    )  # fmt: skip
+    )
     assert_same_as_umoci(tmp_path, (base, upper))
 
 
@@ -114,17 +123,22 @@ def test_hard_link_in_an_upper_layer_to_a_target_replaced_later(tmp_path: Path) 
 def test_symlinks_setuid_ownership_xattrs_devices_and_fifos(tmp_path: Path) -> None:
     layer = (
         Layer()
-        .dir("usr").dir("usr/bin")
+        .dir("usr")
+        .dir("usr/bin")
         .file("usr/bin/su", b"#!su", mode=0o4755)
         .file("usr/bin/wall", b"#!wall", mode=0o2755, gid=5)
         .dir("tmp", mode=0o1777)
         .file("home-file", b"owned", uid=1000, gid=1000, mtime=1_700_000_000)
         .file("big-ids", b"ids", uid=3_000_000, gid=4_000_000)
         .file("attrs", b"x", xattrs={"user.comment": b"hello", "user.bin": b"\xff\x00\x01"})
-        .symlink("abs", "/usr/bin/su").symlink("rel", "usr/bin").symlink("dangling", "nowhere")
-        .dir("dev").device("dev/null", "c", 1, 3, mode=0o666).device("dev/sda", "b", 8, 0)
+        .symlink("abs", "/usr/bin/su")
+        .symlink("rel", "usr/bin")
+        .symlink("dangling", "nowhere")
+        .dir("dev")
+        .device("dev/null", "c", 1, 3, mode=0o666)
+        .device("dev/sda", "b", 8, 0)
         .fifo("dev/initctl", mode=0o600)
-    )  # fmt: skip
+    )
     assert_same_as_umoci(tmp_path, (layer,))
 
 

@@ -18,8 +18,10 @@ from __future__ import annotations
 
 import logging
 import os
+import time
 from collections import deque
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
 import attrs
@@ -37,6 +39,8 @@ if TYPE_CHECKING:
 __all__ = ["GcResult", "StoreProblem", "collect_garbage", "verify_store", "walk"]
 
 logger = logging.getLogger("moby_assemble.store")
+
+_RETRY_SECONDS = 0.05
 
 #: ``missing(parent, child)``: a referenced blob is not in the store (parent None for a root).
 MissingHandler = Callable[[Descriptor | None, Descriptor], None]
@@ -123,6 +127,35 @@ def _ignore_missing(_parent: Descriptor | None, _child: Descriptor) -> None:
     """A partial image (one platform of an index, say) is normal in a cache."""
 
 
+@contextmanager
+def _lease_and_lock(store: Store, timeout: float | None) -> Iterator[None]:
+    """Hold the lease exclusively and the lock, never blocking on one while holding the other.
+
+    A puller holds a lease and then takes the lock to tag; a caller inside ``locked()`` may
+    start a blob write and so take a lease. Waiting for the lock while holding the lease
+    exclusively would deadlock with the second, the reverse order with the first; so the
+    lock is only *tried* while the lease is held, and on failure both are let go and the
+    attempt repeated.
+    """
+    deadline = None if timeout is None else time.monotonic() + timeout
+    lock = store.locked()
+    while True:
+        remaining = None if deadline is None else max(0.0, deadline - time.monotonic())
+        with exclusive_lock(store.path / ".lease", remaining):
+            try:
+                lock.acquire(timeout=0)
+            except StoreError:
+                if deadline is not None and time.monotonic() >= deadline:
+                    raise
+            else:
+                try:
+                    yield
+                finally:
+                    lock.release()
+                return
+        time.sleep(_RETRY_SECONDS)
+
+
 def collect_garbage(
     store: Store, *, dry_run: bool = False, timeout: float | None = None
 ) -> GcResult:
@@ -148,7 +181,7 @@ def collect_garbage(
             path=str(store.blob_path(desc.digest)),
         )
 
-    with exclusive_lock(store.path / ".lease", timeout), store.locked():
+    with _lease_and_lock(store, timeout):
         entries = index_entries(store.read_index(), str(store.path / "index.json"))
         keep = walk(store, (e.descriptor for e in entries), missing=_ignore_missing, broken=broken)
         removed: list[str] = []

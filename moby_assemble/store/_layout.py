@@ -27,7 +27,7 @@ import io
 import logging
 import os
 from collections.abc import Iterator, Mapping, Sequence
-from contextlib import AbstractContextManager, contextmanager
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO
 
@@ -172,7 +172,7 @@ class Store:
 
     # -- locks ----------------------------------------------------------------------------
 
-    def locked(self) -> AbstractContextManager[FileLock]:
+    def locked(self) -> FileLock:
         """Exclusive inter-process lock on the store (``flock`` on ``<store>/.lock``).
 
         ``tag``, ``untag``, ``gc`` and ``import_tar`` take it themselves; hold it around

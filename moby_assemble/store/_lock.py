@@ -78,7 +78,11 @@ class FileLock:
 
     def acquire(self, timeout: float | None = None) -> None:
         """Block until the lock is held (or ``timeout`` seconds pass: StoreError)."""
-        self._thread_lock.acquire()
+        if not self._thread_lock.acquire(timeout=-1 if timeout is None else timeout):
+            raise StoreError(
+                f"store is busy: could not lock {self.path} within {timeout:g}s",
+                path=str(self.path),
+            )
         try:
             if self._depth == 0:
                 fd = _open_lock_file(self.path)
@@ -101,6 +105,15 @@ class FileLock:
             fcntl.flock(fd, fcntl.LOCK_UN)
             os.close(fd)
         self._thread_lock.release()
+
+    @contextmanager
+    def hold(self, timeout: float | None = None) -> Iterator[None]:
+        """Hold the lock for a with-block, waiting at most ``timeout`` seconds for it."""
+        self.acquire(timeout)
+        try:
+            yield
+        finally:
+            self.release()
 
     def __enter__(self) -> FileLock:
         self.acquire()

@@ -16,7 +16,14 @@ Example::
 """
 
 from ._auth import Authenticator, RegistryAuth, merge_scopes, repository_scope
-from ._client import DEFAULT_MAX_MANIFEST_SIZE, DEFAULT_TIMEOUT, BlobSink, RegistryClient
+from ._client import (
+    DEFAULT_MAX_MANIFEST_SIZE,
+    DEFAULT_TIMEOUT,
+    BlobSink,
+    RegistryClient,
+    pull_scope,
+    push_scope,
+)
 from ._config import RegistryConfig, is_loopback
 from ._credentials import (
     DOCKER_HUB_CONFIG_KEY,
@@ -28,18 +35,41 @@ from ._credentials import (
 from ._events import BlobFinished, BlobProgress, BlobStarted, ProgressCallback, ProgressEvent
 from ._manifest import Manifest, is_attestation
 from ._pull import PulledImage, Puller
+from ._push import (
+    ORAS_TITLE,
+    BlobPushResult,
+    attach_referrer,
+    push_artifact,
+    push_blob,
+    push_bytes,
+    push_from_store,
+    push_manifest,
+    push_scopes,
+)
+from ._push_upload import DEFAULT_CHUNK_SIZE
 from ._reference import DOCKER_HUB, DOCKER_HUB_API, ImageReference
+from ._referrers import (
+    add_referrer,
+    referrer_entry,
+    referrers,
+    referrers_tag,
+    remove_referrer,
+)
 from ._retry import RetryPolicy
+from ._tags import list_tags
 
 __all__ = [
+    "DEFAULT_CHUNK_SIZE",
     "DEFAULT_MAX_MANIFEST_SIZE",
     "DEFAULT_TIMEOUT",
     "DOCKER_HUB",
     "DOCKER_HUB_API",
     "DOCKER_HUB_CONFIG_KEY",
+    "ORAS_TITLE",
     "Authenticator",
     "BlobFinished",
     "BlobProgress",
+    "BlobPushResult",
     "BlobSink",
     "BlobStarted",
     "CredentialProvider",
@@ -56,8 +86,23 @@ __all__ = [
     "RegistryConfig",
     "RetryPolicy",
     "StaticCredentials",
+    "add_referrer",
+    "attach_referrer",
     "is_attestation",
     "is_loopback",
+    "list_tags",
     "merge_scopes",
+    "pull_scope",
+    "push_artifact",
+    "push_blob",
+    "push_bytes",
+    "push_from_store",
+    "push_manifest",
+    "push_scope",
+    "push_scopes",
+    "referrer_entry",
+    "referrers",
+    "referrers_tag",
+    "remove_referrer",
     "repository_scope",
 ]

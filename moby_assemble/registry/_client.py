@@ -318,11 +318,13 @@ class RegistryClient:
         attempt = 0
         while True:
             attempt += 1
-            target = self._build_url(host, ref, path, url)
-            scheme = httpx.URL(target).scheme
-            request = self._http.build_request(
-                method, target, headers=headers, content=content, params=params
-            )
+            target = httpx.URL(self._build_url(host, ref, path, url))
+            if params:
+                # httpx replaces a URL's query with ``params``; upload Locations carry state
+                # (distribution's ``_state``) in theirs, so merge instead.
+                target = target.copy_merge_params(dict(params))
+            scheme = target.scheme
+            request = self._http.build_request(method, target, headers=headers, content=content)
             _LOG.debug("%s %s (try %d)", method, request.url.copy_with(query=None), attempt)
             try:
                 response = self._http.send(

@@ -19,6 +19,7 @@ Example::
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import attrs
@@ -31,6 +32,10 @@ from ._layout import Store
 __all__ = ["LAYOUT_SCHEME", "LayoutReference", "is_layout_reference", "parse_layout_reference"]
 
 LAYOUT_SCHEME = "oci-layout:"
+
+# "<algorithm>:<anything without a slash>": an '@' followed by this starts a digest, while
+# an '@' inside a directory name ("/srv/a@b/dir") does not.
+_DIGEST_LIKE_RE = re.compile(r"^[a-z0-9]+(?:[+._-][a-z0-9]+)*:[^/]*$")
 
 
 @attrs.frozen
@@ -109,7 +114,7 @@ def parse_layout_reference(text: str) -> LayoutReference:
     digest: str | None = None
     if "@" in rest:
         head, tail = rest.rsplit("@", 1)
-        if ":" in tail:  # looks like a digest: it must be a valid one
+        if _DIGEST_LIKE_RE.match(tail):  # looks like a digest: it must be a valid one
             try:
                 digest = validate_digest(tail)
             except ValueError as e:

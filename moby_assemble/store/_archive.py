@@ -126,6 +126,24 @@ def export_tar(
         IntegrityError: a blob in the store does not match its digest (a path ``dest`` is
             then not created).
     """
+    with _lease_if_writable(store):
+        _export(store, dest, names)
+
+
+@contextmanager
+def _lease_if_writable(store: Store) -> Iterator[None]:
+    # A lease keeps a concurrent gc from deleting blobs mid-export; a read-only layout (a
+    # source someone else owns) cannot be collected by us either, so it needs none.
+    if os.access(store.path, os.W_OK):
+        with store.lease():
+            yield
+    else:
+        yield
+
+
+def _export(
+    store: Store, dest: str | os.PathLike[str] | BinaryIO, names: Sequence[str] | None
+) -> None:
     doc = store.read_index()
     if names is None:
         manifests = list(doc["manifests"])

@@ -21,7 +21,7 @@ import tarfile
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path, PurePosixPath
-from typing import TYPE_CHECKING, Any, BinaryIO
+from typing import TYPE_CHECKING, Any, BinaryIO, cast
 
 from .._errors import ImageReferenceError, IntegrityError, MobyAssembleError, StoreError
 from .._oci import Descriptor, MediaType, validate_digest
@@ -303,7 +303,7 @@ def _import_blob(
     f = tf.extractfile(member)
     assert f is not None
     try:
-        store.ingest_stream(Descriptor(_OPAQUE, digest, member.size), f)  # type: ignore[arg-type]
+        store.ingest_stream(Descriptor(_OPAQUE, digest, member.size), cast(BinaryIO, f))
     except IntegrityError as e:
         raise IntegrityError(
             f"{source}: member {name!r}: {e}", digest=digest, actual=e.actual, subject=name

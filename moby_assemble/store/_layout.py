@@ -359,9 +359,9 @@ class Store:
                 yield None, alg_dir
                 continue
             for f in sorted(alg_dir.iterdir()):
-                digest: str | None = f"{alg_dir.name}:{f.name}"
+                name = f"{alg_dir.name}:{f.name}"
                 try:
-                    validate_digest(digest)  # type: ignore[arg-type]
+                    digest: str | None = validate_digest(name)
                 except ValueError:
                     digest = None
                 yield digest, f

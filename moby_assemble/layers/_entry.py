@@ -15,6 +15,7 @@ import io
 import struct
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, BinaryIO
+from zlib import adler32
 
 import attrs
 
@@ -31,6 +32,15 @@ CHUNK = 1 << 20
 # name mode uid gid size mtime chksum type linkname magic version uname gname
 # devmajor devminor prefix (+ 12 bytes of padding)
 HEADER = struct.Struct("100s8s8s8s12s12s8s1s100s6s2s32s32s8s8s155s12x")
+
+
+def byte_sum(block: bytes) -> int:
+    """The sum of a 512-byte header's bytes (the tar checksum before its fix-up).
+
+    Computed as two Adler-32 ``A`` sums over 256-byte halves, each exact because it cannot
+    reach the modulus (256 * 255 < 65521): about six times faster than ``sum(block)``.
+    """
+    return (adler32(block[:256]) & 0xFFFF) + (adler32(block[256:]) & 0xFFFF) - 2
 
 
 class EntryType(enum.StrEnum):

@@ -28,7 +28,7 @@ from collections.abc import Iterator
 from typing import BinaryIO
 
 from .._errors import LayerError
-from ._entry import BLOCK, CHUNK, HEADER, ZERO_BLOCK, EntryType, TarEntry, _Payload
+from ._entry import BLOCK, CHUNK, HEADER, ZERO_BLOCK, EntryType, TarEntry, _Payload, byte_sum
 from ._paths import normalise_name
 
 __all__ = ["read_tar"]
@@ -245,6 +245,19 @@ def _iterate(src: _Source) -> Iterator[TarEntry]:
     file_type = EntryType.FILE
     dir_type = EntryType.DIRECTORY
     link_type = EntryType.HARDLINK
+    # Header fields repeat a lot (modes, ids, a layer's single mtime): parse each distinct
+    # field once. Bounded, so hostile archives cannot grow it.
+    cache: dict[bytes, int] = {}
+    cached = cache.get
+
+    def number(field: bytes) -> int:
+        value = cached(field)
+        if value is None:
+            value = _number(field)
+            if len(cache) < 4096:
+                cache[field] = value
+        return value
+
     while True:
         if payload is not None:
             payload.valid = False
@@ -280,12 +293,12 @@ def _iterate(src: _Source) -> Iterator[TarEntry]:
             f_prefix,
         ) = header(block)
         try:
-            chksum = _number(f_chksum)
-            if chksum != sum(block) - sum(block[148:156]) + 256 and chksum != (
+            chksum = number(f_chksum)
+            if chksum != byte_sum(block) - sum(f_chksum) + 256 and chksum != (
                 sum(_SIGNED.unpack(block)) + 256
             ):
                 raise ValueError
-            size = _number(f_size)
+            size = number(f_size)
         except ValueError:
             raise src.error(
                 f"invalid tar header after {last!r} (bad checksum or number): not a tar "
@@ -334,10 +347,10 @@ def _iterate(src: _Source) -> Iterator[TarEntry]:
         else:
             linkname = _text(f_link) if f_link[0] else ""
         try:
-            mode = _number(f_mode) & 0o7777
-            uid = _number(f_uid)
-            gid = _number(f_gid)
-            mtime: int | float = _number(f_mtime)
+            mode = number(f_mode) & 0o7777
+            uid = number(f_uid)
+            gid = number(f_gid)
+            mtime: int | float = number(f_mtime)
             if etype is EntryType.CHAR_DEVICE or etype is EntryType.BLOCK_DEVICE:
                 devmajor = _number(f_devmajor)
                 devminor = _number(f_devminor)

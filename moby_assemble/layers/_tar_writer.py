@@ -27,7 +27,7 @@ from types import TracebackType
 from typing import BinaryIO
 
 from .._errors import LayerError
-from ._entry import BLOCK, CHUNK, HEADER, ZERO_BLOCK, EntryType, TarEntry
+from ._entry import BLOCK, CHUNK, HEADER, ZERO_BLOCK, EntryType, TarEntry, byte_sum
 
 __all__ = ["TarWriter"]
 
@@ -149,12 +149,12 @@ def _header(entry: TarEntry) -> bytes:
         pax = pax or []
         pax.append(_pax_record("mtime", _decimal(mtime)))
         mtime_b = b"%011o" % min(max(int(mtime), 0), _MAX_OCT11)
-    uname_b = _ascii_field(entry.uname, 32)
+    uname_b = _ascii_field(entry.uname, 32) if entry.uname else b""
     if uname_b is None:
         pax = pax or []
         pax.append(_pax_record("uname", entry.uname.encode("utf-8", "surrogateescape")))
         uname_b = b""
-    gname_b = _ascii_field(entry.gname, 32)
+    gname_b = _ascii_field(entry.gname, 32) if entry.gname else b""
     if gname_b is None:
         pax = pax or []
         pax.append(_pax_record("gname", entry.gname.encode("utf-8", "surrogateescape")))
@@ -174,7 +174,7 @@ def _header(entry: TarEntry) -> bytes:
         _TYPE_BYTES[etype], link_b, b"ustar", b"00", uname_b, gname_b, dmaj_b, dmin_b,
         prefix_b,
     )  # fmt: skip
-    block = block[:148] + b"%06o\0 " % sum(block) + block[156:]
+    block = block[:148] + b"%06o\0 " % byte_sum(block) + block[156:]
     if pax is None:
         return block
     records = b"".join(pax)
@@ -183,7 +183,7 @@ def _header(entry: TarEntry) -> bytes:
         b"00000000000", b"        ", b"x", b"", b"ustar", b"00", b"", b"", b"0000000",
         b"0000000", b"",
     )  # fmt: skip
-    pax_block = pax_block[:148] + b"%06o\0 " % sum(pax_block) + pax_block[156:]
+    pax_block = pax_block[:148] + b"%06o\0 " % byte_sum(pax_block) + pax_block[156:]
     return pax_block + records + ZERO_BLOCK[: -len(records) % BLOCK] + block
 
 

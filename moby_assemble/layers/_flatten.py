@@ -28,9 +28,14 @@ How (two passes, memory proportional to the number of entries, never to file siz
    whose target version was replaced or deleted is *materialised*: its data is fetched by
    re-reading the layer that holds it (rare: cost is one extra partial read of that layer).
 
-A single-layer image skips pass 1 entirely. Re-reading in pass 2 (upper layers are
-decompressed twice) was measured to be cheaper than keeping anything bigger than headers
-in memory; see the package's benchmark notes.
+A single-layer image skips pass 1 entirely. Decompressing the upper layers twice is the
+price of flat memory; it is small next to the alternatives (spooling layers to disk, or
+holding whole files): measured on one core, flattening plus :class:`TarWriter` runs at
+about 1.4 GB/s of zstd content and 80,000-110,000 entries/s for many small files, with
+peak RSS around 40-65 MB for a 1 GB image. A directory entry that comes *after* its
+contents in the bottom layer (which no image builder writes) cannot be streamed
+faithfully: it is accepted only if it matches the ``0755 root:root`` stand-in that was
+already written for it, and is a :class:`LayerError` otherwise.
 
 Output guarantees: deterministic order (stream order of the layers); every directory before
 its children (a missing parent is emitted early with its final attributes, or synthesised

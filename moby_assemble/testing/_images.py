@@ -86,7 +86,7 @@ class LayerBlob:
 class _HashingWriter:
     """Counts and hashes what passes through on its way to ``out``."""
 
-    def __init__(self, out: BinaryIO | None) -> None:
+    def __init__(self, out: Any) -> None:
         self.out = out
         self.hash = hashlib.sha256()
         self.size = 0
@@ -122,7 +122,7 @@ class Layer:
 
     items: tuple[tuple[TarEntry, Data], ...] = ()
     compression: Compression = "gzip"
-    generator: ItemFactory | None = attrs.field(default=None, eq=False)
+    generator: ItemFactory | None = None
     level: int | None = None
 
     # -- entries --------------------------------------------------------------------------
@@ -263,20 +263,22 @@ class Layer:
     ) -> LayerBlob:
         """Stream the compressed blob to ``out`` (or nowhere, to learn its digests)."""
         blob = _HashingWriter(out)
-        diff = _HashingWriter(None)
         if self.compression == "gzip":
             level = _GZIP_LEVEL if self.level is None else self.level
             with gzip.GzipFile(
                 filename="", mode="wb", fileobj=blob, compresslevel=level, mtime=0
             ) as gz:
-                self.write_tar(_Tee(diff, gz))  # type: ignore[arg-type]
+                diff = _HashingWriter(gz)
+                self.write_tar(cast(BinaryIO, diff))
         elif self.compression == "zstd":
             level = _ZSTD_LEVEL if self.level is None else self.level
             cctx = zstandard.ZstdCompressor(level=level, write_checksum=True)
             with cctx.stream_writer(cast(BinaryIO, blob), closefd=False) as zw:
-                self.write_tar(_Tee(diff, zw))  # type: ignore[arg-type]
+                diff = _HashingWriter(zw)
+                self.write_tar(cast(BinaryIO, diff))
         else:
-            self.write_tar(_Tee(diff, blob))  # type: ignore[arg-type]
+            diff = _HashingWriter(blob)
+            self.write_tar(cast(BinaryIO, diff))
         return LayerBlob(self.media_type(media_types), blob.digest, blob.size, diff.digest)
 
     def tar(self) -> bytes:
@@ -307,19 +309,6 @@ class Layer:
             info.digest,
             info.diff_id if diff_id == "auto" else diff_id,
         )
-
-
-class _Tee:
-    """Feeds the uncompressed tar to the diff_id hasher and to the compressor."""
-
-    def __init__(self, diff: _HashingWriter, out: Any) -> None:
-        self.diff = diff
-        self.out = out
-
-    def write(self, data: bytes | bytearray | memoryview) -> int:
-        self.diff.write(data)
-        self.out.write(data)
-        return len(data)
 
 
 @attrs.frozen
@@ -448,11 +437,11 @@ class Image:
     """
 
     layers: tuple[Layer, ...] = attrs.field(default=(), converter=tuple)
-    config: Mapping[str, Any] = attrs.field(factory=dict, eq=False, hash=False)
+    config: Mapping[str, Any] = attrs.field(factory=dict, hash=False)
     platform: str | Platform = "linux/amd64"
-    labels: Mapping[str, str] = attrs.field(factory=dict, eq=False, hash=False)
+    labels: Mapping[str, str] = attrs.field(factory=dict, hash=False)
     media_types: Literal["oci", "docker"] = "oci"
-    annotations: Mapping[str, str] = attrs.field(factory=dict, eq=False, hash=False)
+    annotations: Mapping[str, str] = attrs.field(factory=dict, hash=False)
 
     @property
     def platform_value(self) -> Platform:
@@ -549,7 +538,7 @@ class ImageIndex:
     manifests: tuple[Image | ImageIndex, ...] = attrs.field(converter=tuple)
     attestation: bool = False
     media_types: Literal["oci", "docker"] = "oci"
-    annotations: Mapping[str, str] = attrs.field(factory=dict, eq=False, hash=False)
+    annotations: Mapping[str, str] = attrs.field(factory=dict, hash=False)
 
     def build(self) -> ImageSet:
         """Every blob in memory, and the index's descriptor."""
@@ -576,41 +565,35 @@ class ImageIndex:
 
 def _attestation(subject: Descriptor) -> ImageSet:
     """An in-toto attestation manifest the way BuildKit attaches one to an image."""
+    predicate = "https://spdx.dev/Document"
     statement = _json_bytes(
         {
             "_type": "https://in-toto.io/Statement/v0.1",
-            "predicateType": "https://spdx.dev/Document",
+            "predicateType": predicate,
             "subject": [{"name": "image", "digest": {"sha256": subject.digest.split(":")[1]}}],
             "predicate": {},
         }
     )
-    config = _json_bytes(
-        {
-            "architecture": "unknown",
-            "os": "unknown",
-            "config": {},
-            "rootfs": {"type": "layers", "diff_ids": [digest_bytes(statement)]},
-        }
-    )
     layer = Descriptor.for_bytes(
-        _IN_TOTO, statement, annotations={"in-toto.io/predicate-type": "https://spdx.dev/Document"}
+        _IN_TOTO, statement, annotations={"in-toto.io/predicate-type": predicate}
     )
+    unknown = Platform("unknown", "unknown")
+    config = Image(platform=unknown)._documents([])[0]
+    config_desc = Descriptor.for_bytes(MediaType.OCI_CONFIG, config)
     manifest = _json_bytes(
         {
             "schemaVersion": 2,
             "mediaType": MediaType.OCI_MANIFEST,
-            "config": Descriptor.for_bytes(MediaType.OCI_CONFIG, config).to_json(),
+            "config": config_desc.to_json(),
             "layers": [layer.to_json()],
         }
     )
+    kind = {
+        "vnd.docker.reference.digest": subject.digest,
+        "vnd.docker.reference.type": "attestation-manifest",
+    }
     desc = Descriptor.for_bytes(
-        MediaType.OCI_MANIFEST,
-        manifest,
-        annotations={
-            "vnd.docker.reference.digest": subject.digest,
-            "vnd.docker.reference.type": "attestation-manifest",
-        },
-        platform=Platform("unknown", "unknown"),
+        MediaType.OCI_MANIFEST, manifest, annotations=kind, platform=unknown
     )
-    blobs = {desc.digest: manifest, digest_bytes(config): config, layer.digest: statement}
+    blobs = {desc.digest: manifest, config_desc.digest: config, layer.digest: statement}
     return ImageSet(desc, blobs)

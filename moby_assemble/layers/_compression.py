@@ -275,6 +275,7 @@ class LayerStream(io.RawIOBase):
         self._hasher = new_hasher(diff_id) if diff_id else None
         self._max = max_size
         self._done = False
+        self._error: LayerError | IntegrityError | None = None
 
     def readable(self) -> bool:
         return True
@@ -285,19 +286,26 @@ class LayerStream(io.RawIOBase):
             while chunk := self.read(_IN_CHUNK * 4):
                 parts.append(chunk)
             return b"".join(parts)
+        if self._error is not None:
+            raise self._error  # sticky: a failed layer never looks like a clean end
         if self._done or size == 0:
             return b""
-        data = self._decoder.read(size)
-        if not data:
-            self._finish()
-            return b""
+        try:
+            data = self._decoder.read(size)
+            if not data:
+                self._finish()
+                return b""
+        except (LayerError, IntegrityError) as e:
+            self._error = e
+            raise
         self.size += len(data)
         if self._max is not None and self.size > self._max:
-            raise LayerError(
+            self._error = LayerError(
                 f"{_where(self.name)}more than {self._max} bytes uncompressed: refusing it "
                 "as a possible decompression bomb",
                 layer=self.name,
             )
+            raise self._error
         if self._hasher is not None:
             self._hasher.update(data)
         return data

@@ -58,6 +58,7 @@ Example::
 from __future__ import annotations
 
 import contextlib
+import io
 import logging
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
@@ -69,7 +70,7 @@ from .._errors import LayerError
 from .._oci import digest_bytes
 from ._compression import open_layer
 from ._entry import EntryType, TarEntry
-from ._paths import parent_of, whiteout_target
+from ._paths import is_whiteout, parent_of, whiteout_target
 from ._tar_reader import read_tar
 
 __all__ = ["LayerSource", "flatten_layers"]
@@ -123,8 +124,6 @@ class LayerSource:
     @classmethod
     def from_bytes(cls, data: bytes, media_type: str, *, diff_id: str | None = None) -> LayerSource:
         """A layer held in memory (tests, small generated layers)."""
-        import io
-
         return cls(lambda: io.BytesIO(data), media_type, digest_bytes(data), diff_id)
 
 
@@ -220,7 +219,7 @@ class _Flattener:
                 for entry in read_tar(stream, layer=label):
                     ordinal += 1
                     name = entry.name
-                    if name.startswith(".wh.") or "/.wh." in name:
+                    if ".wh." in name and is_whiteout(name, layer=label):
                         marker = whiteout_target(name, layer=label)
                         if marker is None:
                             continue
@@ -322,7 +321,7 @@ class _Flattener:
                 for entry in read_tar(stream, layer=label):
                     ordinal += 1
                     name = entry.name
-                    if name.startswith(".wh.") or "/.wh." in name:
+                    if ".wh." in name and is_whiteout(name, layer=label):
                         continue
                     seq = base | ordinal
                     etype = entry.type

@@ -89,9 +89,27 @@ def parent_of(name: str) -> str:
     return head if sep else "."
 
 
-def is_whiteout(name: str) -> bool:
-    """Whether a normalised name is a whiteout or opaque marker (or another ``.wh.`` name)."""
-    return name.startswith(WHITEOUT_PREFIX) or "/.wh." in name
+def is_whiteout(name: str, *, layer: str | None = None) -> bool:
+    """Whether a normalised name is a whiteout or opaque marker (or another ``.wh.`` name).
+
+    Raises:
+        LayerError: the name lies *inside* a ``.wh.`` directory; such names cannot exist
+            in an image (the spec reserves the prefix), and emitting the entry would
+            materialise a marker as a real directory.
+    """
+    if ".wh." not in name:
+        return False
+    head, _, base = name.rpartition("/")
+    if base.startswith(WHITEOUT_PREFIX):
+        return True
+    if head.startswith(WHITEOUT_PREFIX) or "/.wh." in head:
+        where = f"layer {layer}: " if layer else ""
+        raise LayerError(
+            f"{where}{name!r} lies inside a whiteout marker ('.wh.' names are reserved)",
+            layer=layer,
+            member=name,
+        )
+    return False
 
 
 def whiteout_target(name: str, *, layer: str | None = None) -> tuple[str, bool] | None:

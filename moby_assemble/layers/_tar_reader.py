@@ -34,6 +34,9 @@ from ._paths import normalise_name
 __all__ = ["read_tar"]
 
 _SIGNED = struct.Struct("148b8x356b")
+# Bound on PAX and GNU long-name records (Go's archive/tar uses the same): a header that
+# claims more is hostile or broken, and must not make us buffer gigabytes.
+_MAX_METADATA = 1 << 20
 
 _TYPES: dict[bytes, EntryType] = {
     b"0": EntryType.FILE,
@@ -307,6 +310,8 @@ def _iterate(src: _Source) -> Iterator[TarEntry]:
             ) from None
         if f_type in b"xgLK":
             what = f"metadata of the member after {last!r}"
+            if size > _MAX_METADATA:
+                raise src.error(f"{what} claims {size} bytes (more than {_MAX_METADATA})", last)
             data = src.take(size, what)
             src.skip(-size % BLOCK, what)
             if f_type == b"L":

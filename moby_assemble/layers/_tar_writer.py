@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import decimal
 from types import TracebackType
-from typing import BinaryIO
+from typing import BinaryIO, cast
 
 from .._errors import LayerError
 from ._entry import BLOCK, CHUNK, HEADER, ZERO_BLOCK, EntryType, TarEntry, byte_sum
@@ -220,38 +220,38 @@ class TarWriter:
         Raises:
             ValueError: the writer is closed, data is given for a non-file, or the data's
                 length differs from ``entry.size``.
-            LayerError: the data stream (or the source archive) ends early.
+            LayerError: the data stream (or the source archive) ends early; the archive
+                written so far is then unusable.
         """
         if self._closed:
             raise ValueError("TarWriter is closed")
         size = entry.size if entry.type is EntryType.FILE else 0
         if data is not None and entry.type is not EntryType.FILE:
             raise ValueError(f"{entry.name!r}: only regular files carry data")
+        if isinstance(data, bytes | bytearray | memoryview) and len(data) != size:
+            raise ValueError(f"{entry.name!r}: size is {size} but data has {len(data)} bytes")
+        payload = None
+        if size and data is None:
+            payload = entry._payload
+            if payload is None:
+                raise ValueError(f"{entry.name!r}: size is {size} but no data was given")
+            if payload.remaining != size:
+                raise ValueError(
+                    f"{entry.name!r}: size is {size} but {payload.remaining} bytes of data are left"
+                )
         buf = self._buf
         buf += _header(entry)
         if size:
-            if data is None:
-                payload = entry._payload
-                if payload is None:
-                    raise ValueError(f"{entry.name!r}: size is {size} but no data was given")
-                if payload.remaining != size:
-                    raise ValueError(
-                        f"{entry.name!r}: size is {size} but {payload.remaining} bytes of data "
-                        "are left"
-                    )
+            if payload is not None:
                 if size <= 65536:
                     buf += payload.read(size)
                 else:
                     for chunk in payload.chunks():
                         self._put(chunk)
             elif isinstance(data, bytes | bytearray | memoryview):
-                if len(data) != size:
-                    raise ValueError(
-                        f"{entry.name!r}: size is {size} but data has {len(data)} bytes"
-                    )
                 self._put(data)
             else:
-                self._copy(data, size, entry.name)
+                self._copy(cast(BinaryIO, data), size, entry.name)
             buf = self._buf
             buf += ZERO_BLOCK[: -size % BLOCK]
         if len(buf) >= self._limit:

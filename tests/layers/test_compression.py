@@ -78,6 +78,8 @@ def test_diff_id_mismatch_raises_integrity_error_at_the_end_naming_the_layer() -
     assert err.value.digest == wrong
     assert err.value.actual == sha(PAYLOAD)
     assert "sha256:l1" in str(err.value)
+    with pytest.raises(IntegrityError):
+        stream.read(10)  # the failure sticks: never a clean end of stream
 
 
 @pytest.mark.parametrize(

@@ -255,3 +255,10 @@ def test_flattened_entries_write_back_with_tar_writer() -> None:
         ("containers/x/rootfs/etc/a", "", {"user.k": b"v"}),
         ("containers/x/rootfs/etc/b", "containers/x/rootfs/etc/a", {}),
     ]
+
+
+def test_entries_inside_a_whiteout_named_directory_are_rejected() -> None:
+    layer = Layer().file("a/.wh.b/c", b"x")
+    with pytest.raises(LayerError, match="inside a whiteout marker") as err:
+        names(layer)
+    assert err.value.member == "a/.wh.b/c"

@@ -358,3 +358,22 @@ def test_any_entries_round_trip_through_writer_and_reader(
     got = read_all(write(*items))
     assert [e for e, _ in got] == [e for e, _ in items]
     assert [d for _, d in got] == [d or b"" for _, d in items]
+
+
+def test_oversized_metadata_headers_are_refused_without_buffering_them() -> None:
+    header = _header(TarEntry("x" * 300, size=0))  # a PAX header, then the entry
+    forged = bytearray(header[:512])
+    forged[124:136] = b"%011o\0" % (1 << 30)  # the PAX record claims 1 GiB
+    forged[148:156] = b"        "
+    forged[148:156] = b"%06o\0 " % sum(forged)
+    with pytest.raises(LayerError, match="claims 1073741824 bytes"):
+        list(read_tar(io.BytesIO(bytes(forged))))
+
+
+def test_bytes_data_of_the_wrong_length_is_refused_before_anything_is_written() -> None:
+    out = io.BytesIO()
+    w = TarWriter(out)
+    with pytest.raises(ValueError, match="size is 0 but data has 3 bytes"):
+        w.add(TarEntry("a"), b"abc")
+    w.close()
+    assert out.getvalue() == bytes(1024)

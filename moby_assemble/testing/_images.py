@@ -15,13 +15,10 @@ the same digests::
     images.write_oci_layout(tmp_path / "layout", "app:1")   # readable by umoci and skopeo
     images.blobs[images.descriptor.digest]                   # the index's exact bytes
 
-Layers may hold hostile entries on purpose (:meth:`Layer.entry` writes names verbatim,
-e.g. ``"../escape"``), which is how the library's own tests prove they are refused.
-
-Large layers: give :meth:`Layer.file` a callable that opens a stream (plus its ``size``),
-or build a layer from a generator with :meth:`Layer.generated`; then
-:meth:`Image.write_oci_layout` streams every blob straight to disk (nothing is held in
-memory), while :meth:`Image.build` keeps blobs as bytes and suits small images.
+Names are written verbatim (:meth:`Layer.entry` makes ``"../escape"`` on purpose). Large
+layers: give :meth:`Layer.file` a callable opening a stream plus its ``size``, or use
+:meth:`Layer.generated`; :meth:`Image.write_oci_layout` then streams every blob to disk,
+while :meth:`Image.build` keeps blobs in memory (small images).
 
 .. versionadded:: 0.1
 """
@@ -381,6 +378,14 @@ class ImageSet:
         return root
 
 
+def _layers(items: Iterable[Layer]) -> tuple[Layer, ...]:
+    return tuple(items)
+
+
+def _manifests(items: Iterable[Image | ImageIndex]) -> tuple[Image | ImageIndex, ...]:
+    return tuple(items)
+
+
 def _opener(data: bytes) -> Callable[[], BinaryIO]:
     return lambda: io.BytesIO(data)
 
@@ -436,7 +441,7 @@ class Image:
         annotations: manifest annotations.
     """
 
-    layers: tuple[Layer, ...] = attrs.field(default=(), converter=tuple)
+    layers: tuple[Layer, ...] = attrs.field(default=(), converter=_layers)
     config: Mapping[str, Any] = attrs.field(factory=dict, hash=False)
     platform: str | Platform = "linux/amd64"
     labels: Mapping[str, str] = attrs.field(factory=dict, hash=False)
@@ -533,15 +538,22 @@ class ImageIndex:
             ``unknown/unknown``) after each image, as ``docker buildx`` does.
         media_types: ``"oci"`` (image index) or ``"docker"`` (manifest list).
         annotations: index annotations.
+        nested: put all of this in an inner index that the built index points to (the
+            same as ``ImageIndex((ImageIndex(...),))``).
     """
 
-    manifests: tuple[Image | ImageIndex, ...] = attrs.field(converter=tuple)
+    manifests: tuple[Image | ImageIndex, ...] = attrs.field(converter=_manifests)
     attestation: bool = False
     media_types: Literal["oci", "docker"] = "oci"
     annotations: Mapping[str, str] = attrs.field(factory=dict, hash=False)
+    nested: bool = False
 
     def build(self) -> ImageSet:
         """Every blob in memory, and the index's descriptor."""
+        if self.nested:
+            inner = attrs.evolve(self, nested=False, annotations={})
+            outer = ImageIndex((inner,), media_types=self.media_types, annotations=self.annotations)
+            return outer.build()
         blobs: dict[str, bytes] = {}
         entries: list[dict[str, Any]] = []
         for child in self.manifests:

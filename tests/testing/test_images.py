@@ -162,6 +162,10 @@ def test_multi_platform_index_with_attestations_and_nesting(validate: Any) -> No
     assert [e.name for e in flatten_layers(built.layers("linux/riscv64"))] == ["app", "app/run"]
     with pytest.raises(KeyError, match="s390x"):
         built.layers("linux/s390x")
+    wrapped = ImageIndex((amd,), nested=True).build()
+    (inner,) = wrapped.json()["manifests"]
+    assert inner["mediaType"] == MediaType.OCI_INDEX
+    assert wrapped.json(inner["digest"]) == ImageIndex((amd,)).build().json()
 
 
 def test_docker_media_types() -> None:

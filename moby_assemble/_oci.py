@@ -49,6 +49,7 @@ class MediaType:
     DOCKER_MANIFEST_V1_SIGNED = "application/vnd.docker.distribution.manifest.v1+prettyjws"
     DOCKER_CONFIG = "application/vnd.docker.container.image.v1+json"
     DOCKER_LAYER_GZIP = "application/vnd.docker.image.rootfs.diff.tar.gzip"
+    DOCKER_LAYER = "application/vnd.docker.image.rootfs.diff.tar"
     DOCKER_LAYER_FOREIGN_GZIP = "application/vnd.docker.image.rootfs.foreign.diff.tar.gzip"
 
     #: Documents that list other manifests.
@@ -76,7 +77,7 @@ class MediaType:
             return "gzip"
         if media_type in (MediaType.OCI_LAYER_ZSTD, MediaType.OCI_LAYER_NONDIST_ZSTD):
             return "zstd"
-        if media_type in (MediaType.OCI_LAYER, MediaType.OCI_LAYER_NONDIST):
+        if media_type in (MediaType.OCI_LAYER, MediaType.OCI_LAYER_NONDIST, MediaType.DOCKER_LAYER):
             return None
         raise ValueError(f"not a layer media type: {media_type}")
 

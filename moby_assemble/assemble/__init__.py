@@ -1,0 +1,57 @@
+"""Assembling systems: resolve to a Lock, then build one root filesystem tar (a Bundle).
+
+Example::
+
+    from moby_assemble import System
+    from moby_assemble.assemble import Assembler
+
+    system = System.from_yaml("linuxkit.yml")
+    with Assembler(cache="~/.cache/moby-assemble") as asm:
+        lock = asm.resolve(system)
+        lock.save("linuxkit.lock.json")
+        bundle = asm.assemble(system, lock=lock)
+    print(bundle.rootfs_tar, bundle.rootfs_sha256)
+
+.. versionadded:: 0.1
+"""
+
+from ._assembler import Assembler, default_cache_dir, source_date_epoch
+from ._bundle import Bundle, BundleContainer
+from ._context import BuildContext, ImageUse, SbomGenerator
+from ._events import (
+    AssemblyEvent,
+    AssemblyFinished,
+    ImageCopied,
+    ImageFlattened,
+    ImageReused,
+    ProgressSink,
+    StepFailed,
+    StepFinished,
+    StepStarted,
+)
+from ._flatcache import FlatCache
+from ._pipeline import STEPS, Step, run_steps
+
+__all__ = [
+    "STEPS",
+    "Assembler",
+    "AssemblyEvent",
+    "AssemblyFinished",
+    "BuildContext",
+    "Bundle",
+    "BundleContainer",
+    "FlatCache",
+    "ImageCopied",
+    "ImageFlattened",
+    "ImageReused",
+    "ImageUse",
+    "ProgressSink",
+    "SbomGenerator",
+    "Step",
+    "StepFailed",
+    "StepFinished",
+    "StepStarted",
+    "default_cache_dir",
+    "run_steps",
+    "source_date_epoch",
+]

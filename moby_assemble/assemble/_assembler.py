@@ -1,0 +1,396 @@
+"""The Assembler: the one object that owns I/O (registry client, store, caches, progress).
+
+Typical use::
+
+    import moby_assemble as ma
+
+    with ma.Assembler(cache="~/.cache/moby-assemble") as asm:
+        lock = asm.resolve(system)                 # pins every image; save it next to the YAML
+        bundle = asm.assemble(system, lock=lock)   # never asks a registry what a tag means
+        bundle.write("out/", formats=["kernel+initrd"])
+
+The cache directory holds ``store/`` (an OCI image layout: every manifest and blob fetched,
+verified), ``flat/`` (each image's flattened content by manifest digest, see
+:mod:`._flatcache`) and ``bundles/`` (assembled root filesystems, by digest). Several
+assemblers and processes may share one cache.
+
+Reproducibility: every entry the assembly generates (directories, ``config.json``, boot
+files, the ``files`` section, …) gets the mtime ``SOURCE_DATE_EPOCH`` (the ``source_date_epoch``
+argument, else the environment variable, else **0**, the Unix epoch); entries from images keep
+the mtimes their layers give them, which a pinned image fixes. So two assemblies of one locked
+system, on different days, in different cache directories, give byte-identical tars.
+
+The assembler never prints, never prompts and never exits; progress goes to the ``progress``
+callback as :mod:`typed events <moby_assemble.assemble._events>`, and logs to the
+``moby_assemble.assemble`` logger.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import shutil
+import tempfile
+import time
+from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
+from types import TracebackType
+from typing import TYPE_CHECKING, Any, BinaryIO
+
+from .._errors import ConfigError, StoreError
+from .._platform import Platform
+from .._runtime_spec import allocate_ids
+from ..registry import Puller, RegistryClient
+from ..store import Store
+from ._bundle import Bundle
+from ._context import BuildContext, SbomGenerator
+from ._events import AssemblyEvent, AssemblyFinished, ProgressSink
+from ._flatcache import FlatCache
+from ._pipeline import STEPS, Step, run_steps
+from ._resolve import resolve_lock
+from ._rootfs import RootfsWriter
+
+if TYPE_CHECKING:
+    from .._lock import Lock
+    from .._model import System
+    from ..registry import CredentialProvider, RegistryConfig
+
+__all__ = ["Assembler", "default_cache_dir", "source_date_epoch"]
+
+logger = logging.getLogger("moby_assemble.assemble")
+
+
+def default_cache_dir() -> Path:
+    """``$XDG_CACHE_HOME/moby-assemble``, else ``~/.cache/moby-assemble``."""
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(base) / "moby-assemble"
+
+
+def source_date_epoch(value: int | None = None) -> int:
+    """The mtime of generated entries: ``value``, else ``$SOURCE_DATE_EPOCH``, else 0.
+
+    Raises:
+        ConfigError: the environment variable is not a non-negative integer.
+
+    Example::
+
+        >>> source_date_epoch(1700000000)
+        1700000000
+    """
+    if value is not None:
+        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+            raise ConfigError(f"source_date_epoch must be a non-negative integer, not {value!r}")
+        return value
+    text = os.environ.get("SOURCE_DATE_EPOCH", "").strip()
+    if not text:
+        return 0
+    if not text.isdigit():
+        raise ConfigError(
+            f"SOURCE_DATE_EPOCH={text!r} is not a non-negative integer", path="SOURCE_DATE_EPOCH"
+        )
+    return int(text)
+
+
+class _HashingFile:
+    """Hashes and counts what goes to ``out``."""
+
+    def __init__(self, out: BinaryIO) -> None:
+        self.out = out
+        self.hash = hashlib.sha256()
+        self.size = 0
+
+    def write(self, data: Any) -> int:
+        self.hash.update(data)
+        self.size += len(data)
+        return self.out.write(data)
+
+
+class Assembler:
+    """Resolves and assembles systems; owns the registry client, store and caches.
+
+    Args:
+        cache: the cache directory (default :func:`default_cache_dir`); ``~`` is expanded.
+        platform: the platform to assemble for when a system does not say (default: the
+            host's).
+        client: a registry client to use (not closed by the assembler); by default one is
+            made from ``credentials`` and ``registries`` and closed with the assembler.
+        credentials: where registry credentials come from (``DockerConfig()`` …).
+        registries: per-registry settings (TLS, mirrors, plain HTTP).
+        offline: never use the network; everything must be in the store.
+        progress: called with every :class:`~moby_assemble.assemble.AssemblyEvent`.
+        source_date_epoch: mtime of generated entries (see the module documentation).
+        max_concurrency: downloads and look-ups at once.
+
+    Example::
+
+        with Assembler(tmp_path / "cache", platform="linux/amd64") as asm:
+            bundle = asm.assemble(System.from_yaml("linuxkit.yml"))
+    """
+
+    def __init__(
+        self,
+        cache: str | os.PathLike[str] | None = None,
+        *,
+        platform: Platform | str | None = None,
+        client: RegistryClient | None = None,
+        credentials: CredentialProvider | None = None,
+        registries: Mapping[str, RegistryConfig] | None = None,
+        offline: bool = False,
+        progress: ProgressSink | None = None,
+        source_date_epoch: int | None = None,
+        max_concurrency: int = 4,
+    ) -> None:
+        self._cache = Path(cache).expanduser() if cache is not None else default_cache_dir()
+        self._platform = Platform.parse(platform) if isinstance(platform, str) else platform
+        self._progress = progress
+        self._epoch = source_date_epoch
+        self._max = max_concurrency
+        self._offline = offline
+        self._store = Store(self._cache / "store", offline=offline)
+        self._flat = FlatCache(self._cache / "flat")
+        self._owns_client = False
+        self._client: RegistryClient | None = None
+        if not offline:
+            if client is None:
+                client = RegistryClient(credentials=credentials, registries=registries)
+                self._owns_client = True
+            self._client = client
+        self._puller = Puller(
+            self._client, self._store, max_concurrency=max_concurrency, progress=self._emit
+        )
+        self._closed = False
+
+    # -- resources ---------------------------------------------------------------------------
+
+    @property
+    def cache(self) -> Path:
+        """The cache directory."""
+        return self._cache
+
+    @property
+    def store(self) -> Store:
+        """The OCI layout store images are fetched into."""
+        return self._store
+
+    @property
+    def flat_cache(self) -> FlatCache:
+        """Flattened image contents by manifest digest."""
+        return self._flat
+
+    @property
+    def offline(self) -> bool:
+        return self._offline
+
+    def close(self) -> None:
+        """Stop download threads and close the registry client if the assembler made it."""
+        if self._closed:
+            return
+        self._closed = True
+        self._puller.close()
+        if self._owns_client and self._client is not None:
+            self._client.close()
+
+    def __enter__(self) -> Assembler:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        mode = ", offline" if self._offline else ""
+        return f"Assembler({str(self._cache)!r}{mode})"
+
+    def _emit(self, event: AssemblyEvent) -> None:
+        if self._progress is not None:
+            self._progress(event)
+
+    # -- platforms ---------------------------------------------------------------------------
+
+    def _default_platform(self) -> Platform:
+        return self._platform or Platform.host()
+
+    def target_platform(self, system: System, platform: Platform | str | None = None) -> Platform:
+        """The platform :meth:`assemble` builds ``system`` for.
+
+        ``platform`` if given; else the system's only platform; else the assembler's
+        platform (when the system lists it, or lists none); else the host's.
+
+        Raises:
+            ConfigError: the system lists several platforms and none was chosen, or
+                ``platform`` is not one the system lists.
+        """
+        listed = system.platforms
+        if platform is not None:
+            chosen = Platform.parse(platform) if isinstance(platform, str) else platform
+            if listed and chosen not in listed:
+                raise ConfigError(
+                    f"the system is for {', '.join(map(str, listed))}, not {chosen}",
+                    path="platforms",
+                )
+            return chosen
+        if len(listed) == 1:
+            return listed[0]
+        if not listed:
+            return self._default_platform()
+        if self._platform is not None and self._platform in listed:
+            return self._platform
+        raise ConfigError(
+            f"the system lists several platforms ({', '.join(map(str, listed))}): "
+            "pass platform= to choose one",
+            path="platforms",
+        )
+
+    # -- resolve -------------------------------------------------------------------------------
+
+    def resolve(self, system: System, *, platforms: Iterable[Platform | str] | None = None) -> Lock:
+        """Pin every image of ``system`` to a digest, for each platform.
+
+        Args:
+            system: the system.
+            platforms: which platforms to pin (default: the system's, else the assembler's
+                platform, else the host's).
+
+        Raises:
+            PlatformError: an image lacks one of the platforms.
+            OfflineError: offline and the store does not know a reference.
+            RegistryError: and subclasses, from the registry.
+        """
+        system.check()
+        chosen: Sequence[Platform]
+        if platforms is not None:
+            chosen = [Platform.parse(p) if isinstance(p, str) else p for p in platforms]
+        else:
+            chosen = list(system.platforms) or [self._default_platform()]
+        return resolve_lock(self._puller, system, chosen, max_workers=self._max)
+
+    # -- assemble ------------------------------------------------------------------------------
+
+    def assemble(
+        self,
+        system: System,
+        lock: Lock | None = None,
+        *,
+        platform: Platform | str | None = None,
+        sbom: SbomGenerator | None = None,
+        steps: Sequence[Step] = STEPS,
+    ) -> Bundle:
+        """Assemble ``system`` into one root filesystem tar (a :class:`Bundle`).
+
+        Args:
+            system: the system.
+            lock: the pins to use; without one the system is resolved first (for the target
+                platform only). With a lock, no registry is asked what a tag means: images
+                come from the store by digest, and are fetched by digest only if missing.
+            platform: the platform (see :meth:`target_platform`).
+            sbom: an SBOM generator for the ``sbom`` step; ``None`` skips the step.
+            steps: the pipeline (:data:`~moby_assemble.assemble._pipeline.STEPS`).
+
+        Raises:
+            LockMismatchError: the lock does not pin every image of the system.
+            ConfigError: the system is inconsistent (the message names the field).
+            PlatformError, OfflineError, RegistryError, IntegrityError, LayerError: from
+                fetching and flattening images.
+        """
+        started = time.monotonic()
+        system.check()
+        target = self.target_platform(system, platform)
+        if lock is None:
+            lock = self.resolve(system, platforms=[target])
+        else:
+            lock.check(system, platforms=[target])
+        epoch = source_date_epoch(self._epoch)
+        bundles = self._cache / "bundles"
+        try:
+            bundles.mkdir(parents=True, exist_ok=True)
+            work = Path(tempfile.mkdtemp(prefix=".assembling-", dir=bundles))
+        except OSError as e:
+            raise StoreError(
+                f"cannot create a work directory in {bundles}: {e.strerror}", path=str(bundles)
+            ) from None
+        try:
+            with open(work / "rootfs.tar", "wb") as raw:
+                hashing = _HashingFile(raw)
+                writer = RootfsWriter(hashing, mtime=epoch)  # type: ignore[arg-type]
+                ctx = BuildContext(
+                    system=system,
+                    lock=lock,
+                    platform=target,
+                    writer=writer,
+                    store=self._store,
+                    flat=self._flat,
+                    puller=self._puller,
+                    work_dir=work,
+                    emit=self._emit,
+                    id_map=allocate_ids(system),
+                    source_date_epoch=epoch,
+                    sbom=sbom,
+                )
+                run_steps(steps, ctx)
+                writer.close()
+                raw.flush()
+                os.fsync(raw.fileno())
+            digest = f"sha256:{hashing.hash.hexdigest()}"
+            final = self._publish(work, bundles / hashing.hash.hexdigest()[:32])
+        except BaseException:
+            shutil.rmtree(work, ignore_errors=True)
+            raise
+
+        def moved(path: Path | None) -> Path | None:
+            return final / path.name if path is not None else None
+
+        bundle = Bundle(
+            system=system,
+            lock=lock,
+            platform=target,
+            directory=final,
+            rootfs_tar=final / "rootfs.tar",
+            rootfs_sha256=digest,
+            kernel=moved(ctx.kernel),
+            cmdline=ctx.cmdline,
+            ucode=moved(ctx.ucode),
+            containers=tuple(ctx.containers),
+            source_date_epoch=epoch,
+        )
+        seconds = time.monotonic() - started
+        logger.info(
+            "assembled %s for %s: %d bytes, %s, %d images flattened, in %.2fs",
+            system,
+            target,
+            hashing.size,
+            digest,
+            ctx.flattened,
+            seconds,
+        )
+        self._emit(AssemblyFinished(digest, hashing.size, seconds))
+        return bundle
+
+    @staticmethod
+    def _publish(work: Path, final: Path) -> Path:
+        """Move the finished work directory to its content-addressed name."""
+        if (final / "rootfs.tar").is_file():
+            # The same bytes were assembled before: keep that copy.
+            shutil.rmtree(work, ignore_errors=True)
+            return final
+        try:
+            if final.exists():
+                _swap(work, final)
+            else:
+                os.replace(work, final)
+        except OSError:
+            if (final / "rootfs.tar").is_file():  # another process won the race
+                shutil.rmtree(work, ignore_errors=True)
+                return final
+            raise
+        return final
+
+
+def _swap(work: Path, final: Path) -> None:
+    """Replace an incomplete ``final`` (left by a crash) with ``work``."""
+    shutil.rmtree(final, ignore_errors=True)
+    os.replace(work, final)

@@ -1,0 +1,208 @@
+"""The result of an assembly: the root filesystem tar on disk plus what output formats need.
+
+A :class:`Bundle` is an immutable view of one assembled system for one platform. Its files
+live in the assembler's cache (``<cache>/bundles/<sha256 prefix>/``), named by the root
+filesystem's digest, so assembling the same locked system again gives the same directory.
+Output formats (``kernel+initrd``, ``tar``, ISO, …) read it through :meth:`Bundle.write`.
+
+Example::
+
+    bundle = asm.assemble(system, lock=lock)
+    bundle.rootfs_sha256            # identical for every assembly of this lock
+    bundle.write("out/", formats=["kernel+initrd", "tar"], name="demo")
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import os
+from collections.abc import Iterable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import attrs
+
+from .._errors import OutputError
+from .._model import Stage
+
+if TYPE_CHECKING:
+    from .._lock import Lock
+    from .._model import System
+    from .._platform import Platform
+
+__all__ = ["Bundle", "BundleContainer"]
+
+
+@attrs.frozen
+class BundleContainer:
+    """One container bundle inside the root filesystem.
+
+    Attributes:
+        stage: ``onboot``, ``onshutdown`` or ``services``.
+        index: its position in that stage.
+        name: the container's name.
+        directory: the bundle directory in the tar (``containers/onboot/000-dhcpcd``).
+        image: the image reference as the system writes it.
+        manifest_digest: the image manifest used.
+        readonly: whether the root filesystem is read-only (image in ``rootfs/``) or an
+            overlay (image in ``lower/``).
+        config_json: the exact bytes of ``config.json``.
+        runtime_json: the exact bytes of ``runtime.json``.
+        rootfs: where the image's files are in the tar: ``<directory>/rootfs`` or
+            ``<directory>/lower``, or the directory of an earlier container with the same
+            image (written once, shared).
+    """
+
+    stage: Stage
+    index: int
+    name: str
+    directory: str
+    image: str
+    manifest_digest: str
+    readonly: bool
+    config_json: bytes = attrs.field(repr=False)
+    runtime_json: bytes = attrs.field(repr=False)
+    rootfs: str
+
+    @property
+    def config(self) -> dict[str, Any]:
+        """``config.json`` parsed."""
+        result: dict[str, Any] = json.loads(self.config_json)
+        return result
+
+    @property
+    def runtime(self) -> dict[str, Any]:
+        """``runtime.json`` parsed."""
+        result: dict[str, Any] = json.loads(self.runtime_json)
+        return result
+
+    @property
+    def shared(self) -> bool:
+        """True when the image's files are another container's copy."""
+        return not self.rootfs.startswith(self.directory + "/")
+
+
+def _output_format(name: str) -> Any:
+    """The output format called ``name`` (the one place that knows where formats live)."""
+    try:
+        from ..outputs import get_format  # type: ignore[attr-defined,unused-ignore]
+    except ImportError:
+        raise OutputError(
+            f"output format {name!r} is not available: moby_assemble.outputs is not installed",
+            format=name,
+        ) from None
+    return get_format(name)
+
+
+@attrs.frozen
+class Bundle:
+    """An assembled system (see the module documentation).
+
+    Attributes:
+        system: the system, as given (references not pinned; see ``lock``).
+        lock: the pins it was assembled from.
+        platform: the platform it was assembled for.
+        directory: the bundle's directory in the cache.
+        rootfs_tar: the complete root filesystem tar (PAX), with the ``boot/`` entries.
+        rootfs_sha256: its digest (``sha256:…``).
+        kernel: the kernel binary (also ``boot/kernel`` in the tar), or ``None``.
+        cmdline: the kernel command line, or ``None`` without a kernel.
+        ucode: the CPU microcode cpio (also ``boot/ucode.cpio``), or ``None``.
+        containers: the container bundles, in build order.
+        source_date_epoch: the mtime of every generated entry.
+    """
+
+    system: System = attrs.field(repr=False)
+    lock: Lock = attrs.field(repr=False)
+    platform: Platform
+    directory: Path
+    rootfs_tar: Path
+    rootfs_sha256: str
+    kernel: Path | None
+    cmdline: str | None
+    ucode: Path | None
+    containers: tuple[BundleContainer, ...] = attrs.field(repr=False)
+    source_date_epoch: int
+
+    def container(self, name: str, stage: Stage | str | None = None) -> BundleContainer:
+        """The bundle of the container called ``name`` (optionally only in ``stage``).
+
+        Raises:
+            KeyError: no such container, or more than one (pass ``stage``).
+        """
+        wanted = Stage(stage) if stage is not None else None
+        found = [c for c in self.containers if c.name == name and wanted in (None, c.stage)]
+        if len(found) != 1:
+            raise KeyError(name)
+        return found[0]
+
+    def write(
+        self,
+        directory: str | os.PathLike[str],
+        formats: str | Iterable[str] = ("kernel+initrd",),
+        *,
+        name: str = "system",
+        **options: Any,
+    ) -> dict[str, tuple[Path, ...]]:
+        """Write output formats into ``directory`` (created if needed).
+
+        Args:
+            directory: where outputs go.
+            formats: format names (``"kernel+initrd"``, ``"tar"``, …) or one name.
+            name: the base name of the output files (LinuxKit's ``--name``).
+            options: passed to every format.
+
+        Returns:
+            format name → the files it wrote.
+
+        Raises:
+            OutputError: an unknown format, or one that failed.
+        """
+        names = (formats,) if isinstance(formats, str) else tuple(formats)
+        target = Path(directory)
+        try:
+            target.mkdir(parents=True, exist_ok=True)
+        except OSError as e:
+            raise OutputError(
+                f"cannot create output directory {target}: {e.strerror}", path=str(target)
+            ) from None
+        written: dict[str, tuple[Path, ...]] = {}
+        for format_name in names:
+            written[format_name] = tuple(
+                _output_format(format_name).write(self, target, name, **options)
+            )
+        return written
+
+    # -- display ------------------------------------------------------------------------
+
+    def _summary(self) -> str:
+        size = self.rootfs_tar.stat().st_size if self.rootfs_tar.exists() else 0
+        kernel = "kernel" if self.kernel is not None else "no kernel"
+        return (
+            f"Bundle({self.platform}, {kernel}, {len(self.containers)} containers, "
+            f"{size} bytes, {self.rootfs_sha256[:19]})"
+        )
+
+    def _repr_pretty_(self, p: Any, cycle: bool) -> None:
+        lines = [self._summary()]
+        if not cycle:
+            lines += [
+                f"  {c.directory}  {c.image}{'  (ro)' if c.readonly else ''}"
+                for c in self.containers
+            ]
+        p.text("\n".join(lines))
+
+    def _repr_html_(self) -> str:
+        e = html.escape
+        rows = "".join(
+            f"<tr><td>{e(c.stage.value)}</td><td><code>{e(c.directory)}</code></td>"
+            f"<td><code>{e(c.image)}</code></td><td>{'read-only' if c.readonly else 'overlay'}"
+            f"{' (shared)' if c.shared else ''}</td></tr>"
+            for c in self.containers
+        )
+        return (
+            f"<table><caption>{e(self._summary())}</caption>"
+            "<thead><tr><th>stage</th><th>bundle</th><th>image</th><th>root</th></tr></thead>"
+            f"<tbody>{rows}</tbody></table>"
+        )

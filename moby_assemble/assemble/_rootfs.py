@@ -1,0 +1,344 @@
+"""The root filesystem tar: PAX provenance records, directories, and LinuxKit's image filter.
+
+:class:`RootfsWriter` wraps a :class:`~moby_assemble.layers.TarWriter`. Every entry it writes
+carries LinuxKit's PAX records ``LINUXKIT.source`` (the image reference, or
+``linuxkit.files``, ``linuxkit.volumes``, ``LINUXKIT.apkinit``) and ``LINUXKIT.location``
+(``kernel``, ``init[0]``, ``onboot[1]``, ``files[3]`` …), exactly as LinuxKit's build does, so
+tools written for LinuxKit's tars (its ``tarheaders.py`` test, ``--input-tar``) read ours. It
+remembers which directories and symlinks exist, so the ``files`` step can leave existing
+parents alone.
+
+:func:`copy_image` applies what LinuxKit's ``ImageTar`` does to every image on its way into
+the root filesystem:
+
+- *exclude*: ``.dockerenv``, ``Dockerfile``, ``dev/console``, ``etc/hostname``, and
+  ``dev/pts``/``dev/shm`` unless they are directories (LinuxKit compares tar names, in which
+  directories end with ``/``, so it keeps those directories);
+- *replace*: ``etc/hosts`` gets a fixed localhost file; ``etc/resolv.conf`` becomes
+  ``# no resolv.conf configured`` in containers, and a symlink to
+  ``/run/resolvconf/resolv.conf`` for init and volume images (so a DHCP client that binds
+  ``/run/resolvconf`` can write it). LinuxKit writes both replacements twice (once in place,
+  once again at the end with root ownership and mode ``0644``); the second one wins on
+  extraction, so here they are written once, in the second form;
+- *touch*: ``dev/``, ``dev/pts/``, ``dev/shm/``, ``etc/``, ``etc/mtab`` → ``/proc/mounts``,
+  ``proc/``, ``sys/`` are created (in that order, after the image) when the image lacks them;
+  the image's own get the build time as mtime.
+
+Every other entry keeps its metadata, including its mtime (pinned images give the same bytes).
+Generated entries get the build's ``SOURCE_DATE_EPOCH``.
+
+Example::
+
+    with RootfsWriter(out, mtime=0) as w:
+        w.mkdirs("containers/onboot/000-dhcpcd", source=ref, location="onboot[0]")
+        w.file("containers/onboot/000-dhcpcd/config.json", config, source=ref,
+               location="onboot[0]")
+"""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+from collections.abc import Iterable
+from types import TracebackType
+from typing import IO, BinaryIO
+
+from ..layers import EntryType, TarEntry, TarWriter
+
+__all__ = [
+    "APK_DB",
+    "APK_SOURCE",
+    "HOSTS",
+    "LOCATION",
+    "NO_RESOLV_CONF",
+    "RESOLV_SYMLINK",
+    "SOURCE",
+    "ApkDatabases",
+    "RootfsWriter",
+    "copy_image",
+]
+
+#: PAX record naming where an entry came from (an image reference or a section).
+SOURCE = "LINUXKIT.source"
+#: PAX record naming the place in the system (``services[0]``).
+LOCATION = "LINUXKIT.location"
+#: LinuxKit's ``etc/hosts`` for every image.
+HOSTS = (
+    b"127.0.0.1       localhost\n"
+    b"::1     localhost ip6-localhost ip6-loopback\n"
+    b"fe00::0 ip6-localnet\n"
+    b"ff00::0 ip6-mcastprefix\n"
+    b"ff02::1 ip6-allnodes\n"
+    b"ff02::2 ip6-allrouters\n"
+)
+#: LinuxKit's ``etc/resolv.conf`` inside containers.
+NO_RESOLV_CONF = b"\n# no resolv.conf configured\n"
+#: Where ``etc/resolv.conf`` of init and volume images points.
+RESOLV_SYMLINK = "/run/resolvconf/resolv.conf"
+#: The apk database LinuxKit merges across init images.
+APK_DB = "lib/apk/db/installed"
+#: ``LINUXKIT.source`` of the merged apk database.
+APK_SOURCE = "LINUXKIT.apkinit"
+
+_D, _F, _L = EntryType.DIRECTORY, EntryType.FILE, EntryType.SYMLINK
+_EXCLUDE = frozenset({".dockerenv", "Dockerfile", "dev/console", "etc/hostname"})
+_EXCLUDE_UNLESS_DIR = frozenset({"dev/pts", "dev/shm"})
+_REPLACED = frozenset({"etc/hosts", "etc/resolv.conf"})
+# LinuxKit's ``touch`` table, in its sorted order ("dev/" < "dev/pts/" < … < "sys/"):
+# (name, type, mode, symlink target).
+_TOUCH: tuple[tuple[str, EntryType, int, str], ...] = (
+    ("dev", _D, 0o755, ""),
+    ("dev/pts", _D, 0o755, ""),
+    ("dev/shm", _D, 0o755, ""),
+    ("etc", _D, 0o755, ""),
+    ("etc/hosts", _F, 0o644, ""),
+    ("etc/mtab", _L, 0o755, "/proc/mounts"),
+    ("etc/resolv.conf", _F, 0o644, ""),
+    ("proc", _D, 0o755, ""),
+    ("sys", _D, 0o755, ""),
+)
+_TOUCH_DIRS = frozenset(name for name, kind, _, _ in _TOUCH if kind is _D)
+
+
+def _parents(name: str) -> list[str]:
+    parts = name.split("/")
+    return ["/".join(parts[: i + 1]) for i in range(len(parts) - 1)]
+
+
+class RootfsWriter:
+    """The root filesystem tar being written (see the module documentation).
+
+    Args:
+        out: where the tar goes (never closed here).
+        mtime: the mtime of generated entries (``SOURCE_DATE_EPOCH``).
+
+    Attributes:
+        entries: entries written so far.
+    """
+
+    def __init__(self, out: BinaryIO, *, mtime: int) -> None:
+        self._tar = TarWriter(out)
+        self.mtime = mtime
+        self.entries = 0
+        # Directories and symlinks written so far: what a path's parents are in the tree.
+        self._kinds: dict[str, EntryType] = {}
+
+    @property
+    def bytes_written(self) -> int:
+        """Bytes of tar produced so far (after :meth:`flush`, all of them)."""
+        return self._tar.bytes_written
+
+    def flush(self) -> None:
+        self._tar.flush()
+
+    def close(self) -> None:
+        """Write the end-of-archive blocks and flush."""
+        self._tar.close()
+
+    def __enter__(self) -> RootfsWriter:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if exc_type is None:
+            self.close()
+        else:
+            self.flush()
+
+    def kind(self, name: str) -> EntryType | None:
+        """``DIRECTORY`` or ``SYMLINK`` if that is what the last entry called ``name`` was."""
+        return self._kinds.get(name)
+
+    def add(
+        self,
+        entry: TarEntry,
+        data: BinaryIO | IO[bytes] | bytes | None = None,
+        *,
+        source: str,
+        location: str,
+    ) -> None:
+        """Write ``entry`` (data as for :meth:`TarWriter.add`) with the provenance records."""
+        pax = [kv for kv in entry.pax if not kv[0].startswith("LINUXKIT.")]
+        pax += [(LOCATION, location), (SOURCE, source)]
+        self._tar.add(entry.evolve(pax=tuple(sorted(pax))), data)  # type: ignore[arg-type]
+        self.entries += 1
+        if entry.type is _D or entry.type is _L:
+            self._kinds[entry.name] = entry.type
+        elif self._kinds:
+            self._kinds.pop(entry.name, None)
+
+    def directory(
+        self,
+        name: str,
+        *,
+        source: str,
+        location: str,
+        mode: int = 0o755,
+        uid: int = 0,
+        gid: int = 0,
+    ) -> None:
+        """Write one generated directory entry."""
+        self.add(
+            TarEntry(name, _D, mode, uid, gid, mtime=self.mtime), source=source, location=location
+        )
+
+    def mkdirs(self, path: str, *, source: str, location: str) -> None:
+        """Write ``path`` and its parents as ``0755 root`` directories, skipping those already
+        written in this build (LinuxKit writes them again for every image; once is enough)."""
+        for name in (*_parents(path), path):
+            if self._kinds.get(name) is not _D:
+                self.directory(name, source=source, location=location)
+
+    def file(
+        self,
+        name: str,
+        data: bytes,
+        *,
+        source: str,
+        location: str,
+        mode: int = 0o644,
+        uid: int = 0,
+        gid: int = 0,
+    ) -> None:
+        """Write one generated regular file."""
+        entry = TarEntry(name, _F, mode, uid, gid, size=len(data), mtime=self.mtime)
+        self.add(entry, data, source=source, location=location)
+
+    def stream_file(
+        self,
+        entry: TarEntry,
+        data: BinaryIO | IO[bytes],
+        *,
+        source: str,
+        location: str,
+    ) -> None:
+        """Write a regular file whose data comes from a stream of ``entry.size`` bytes."""
+        self.add(entry, data, source=source, location=location)
+
+
+class ApkDatabases:
+    """The ``lib/apk/db/installed`` files of init images, for LinuxKit's merged database.
+
+    With more than one, LinuxKit appends their concatenation (each followed by two newlines)
+    after the last init image, so ``apk`` in the booted system knows every package. Contents
+    are spooled to temporary files, not held in memory.
+    """
+
+    def __init__(self) -> None:
+        self._files: list[IO[bytes]] = []
+
+    def add(self, entry: TarEntry) -> IO[bytes]:
+        """Keep a copy of ``entry``'s data; returns a stream of it to write to the tar."""
+        spool = tempfile.SpooledTemporaryFile(max_size=1 << 20)  # noqa: SIM115 (closed by close())
+        shutil.copyfileobj(entry.open(), spool, 1 << 20)
+        self._files.append(spool)
+        spool.seek(0)
+        return spool
+
+    def write_union(self, writer: RootfsWriter, *, location: str = "init") -> bool:
+        """Write the merged database if there are at least two; returns whether it did."""
+        if len(self._files) < 2:
+            return False
+        size = 0
+        for f in self._files:
+            f.seek(0, 2)
+            size += f.tell() + 2
+        entry = TarEntry(APK_DB, _F, 0o644, size=size, mtime=writer.mtime)
+        data = _Concatenated(self._files)
+        writer.stream_file(entry, data, source=APK_SOURCE, location=location)  # type: ignore[arg-type]
+        return True
+
+    def close(self) -> None:
+        for f in self._files:
+            f.close()
+        self._files.clear()
+
+
+class _Concatenated:
+    """Reads each file from the start followed by ``\\n\\n``."""
+
+    def __init__(self, files: Iterable[IO[bytes]]) -> None:
+        self._parts: list[IO[bytes] | bytes] = []
+        for f in files:
+            f.seek(0)
+            self._parts += [f, b"\n\n"]
+
+    def read(self, n: int = -1) -> bytes:
+        while self._parts:
+            part = self._parts[0]
+            if isinstance(part, bytes):
+                chunk, rest = (part, b"") if n < 0 else (part[:n], part[n:])
+                if rest:
+                    self._parts[0] = rest
+                else:
+                    self._parts.pop(0)
+                return chunk
+            chunk = part.read(n)
+            if chunk:
+                return chunk
+            self._parts.pop(0)
+        return b""
+
+
+def copy_image(
+    writer: RootfsWriter,
+    entries: Iterable[TarEntry],
+    *,
+    prefix: str,
+    source: str,
+    location: str,
+    resolv_symlink: bool,
+    apk: ApkDatabases | None = None,
+) -> int:
+    """Write an image's flattened entries under ``prefix`` with LinuxKit's filter.
+
+    Args:
+        writer: the root filesystem.
+        entries: the image's entries (no root entry), each read before the next.
+        prefix: where the image's root goes (``""`` for the root filesystem itself).
+        source, location: the provenance records.
+        resolv_symlink: make ``etc/resolv.conf`` a symlink to ``/run/resolvconf/resolv.conf``
+            (init and volume images) instead of a placeholder file (containers).
+        apk: collect ``lib/apk/db/installed`` here (init images only).
+
+    Returns:
+        How many of the image's own entries were written.
+    """
+    found: set[str] = set()
+    count = 0
+    epoch = writer.mtime
+    for entry in entries:
+        name = entry.name
+        kind = entry.type
+        if name in _EXCLUDE or name in _REPLACED:
+            continue
+        if name in _EXCLUDE_UNLESS_DIR and kind is not _D:
+            continue
+        if name in _TOUCH_DIRS:
+            if kind is _D:
+                found.add(name)
+                entry = entry.evolve(mtime=epoch)
+        elif name == "etc/mtab" and kind is not _D:
+            found.add(name)
+            entry = entry.evolve(mtime=epoch)
+        data: IO[bytes] | None = None
+        if apk is not None and name == APK_DB and kind is _F:
+            data = apk.add(entry)
+        writer.add(entry.relocated(prefix), data, source=source, location=location)
+        count += 1
+    for name, kind, mode, link in _TOUCH:
+        if name in found:
+            continue
+        target = f"{prefix}/{name}" if prefix else name
+        if name == "etc/resolv.conf" and resolv_symlink:
+            kind, link = _L, RESOLV_SYMLINK
+        content = {"etc/hosts": HOSTS, "etc/resolv.conf": NO_RESOLV_CONF}.get(name, b"")
+        if kind is not _F:
+            content = b""
+        entry = TarEntry(target, kind, mode, size=len(content), mtime=epoch, linkname=link)
+        writer.add(entry, content or None, source=source, location=location)
+    return count

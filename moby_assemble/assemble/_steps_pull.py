@@ -1,0 +1,65 @@
+"""The ``pull`` step: every image of the system, fetched into the store by its pinned digest.
+
+Images are fetched concurrently (blobs shared between images once), by the digest the lock
+pins, so what a tag means today never matters. With everything already in the store nothing
+touches the network; offline, anything missing is an :class:`~moby_assemble.OfflineError`.
+
+Example::
+
+    pull_step(ctx)
+    ctx.images["docker.io/linuxkit/init:v1.2"].manifest.digest
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING
+
+from .._errors import LockMismatchError
+from .._lock import image_locations
+from ..registry import ImageReference
+
+if TYPE_CHECKING:
+    from .._lock import Lock
+    from ._context import BuildContext
+
+__all__ = ["pinned_reference", "pull_step"]
+
+logger = logging.getLogger("moby_assemble.assemble")
+
+
+def pinned_reference(lock: Lock, reference: str) -> ImageReference:
+    """The reference to fetch for ``reference``: pinned to the lock's digest.
+
+    Raises:
+        LockMismatchError: the lock does not pin ``reference``.
+    """
+    ref = ImageReference.parse(reference)
+    image = lock.image(reference)
+    if image is None:
+        raise LockMismatchError(
+            f"{reference} is not in the lock", differences=(f"{reference} is not in the lock",)
+        )
+    return ref if ref.digest == image.digest else ref.with_digest(image.digest)
+
+
+def pull_step(ctx: BuildContext) -> bool:
+    """Fetch every image for ``ctx.platform`` and fill ``ctx.images``."""
+    references = list(dict.fromkeys(ref for _path, ref in image_locations(ctx.system)))
+    if not references:
+        return False
+    refs = [pinned_reference(ctx.lock, r) for r in references]
+    pulled = ctx.puller.pull_many(refs, ctx.platform)
+    for reference, image in zip(references, pulled, strict=True):
+        locked = ctx.lock.image(reference)
+        assert locked is not None
+        expected = locked.manifest_for(ctx.platform)
+        if expected is not None and expected != image.manifest.digest:
+            difference = (
+                f"{reference}: the lock pins manifest {expected} for {ctx.platform}, but its "
+                f"index {locked.digest} selects {image.manifest.digest}"
+            )
+            raise LockMismatchError(difference, differences=(difference,))
+        ctx.images[reference] = image
+        logger.debug("pulled %s for %s: %s", reference, ctx.platform, image.manifest.digest)
+    return True

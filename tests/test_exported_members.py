@@ -17,6 +17,7 @@ def _isort_style(name: str) -> tuple[bool, int, str]:
 
 PUBLIC_MODULES = [
     "moby_assemble",
+    "moby_assemble.layers",
     "moby_assemble.registry",
     "moby_assemble.store",
     "moby_assemble.testing",

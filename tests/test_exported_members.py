@@ -19,6 +19,7 @@ PUBLIC_MODULES = [
     "moby_assemble",
     "moby_assemble.layers",
     "moby_assemble.registry",
+    "moby_assemble.runtime_spec",
     "moby_assemble.store",
     "moby_assemble.testing",
 ]

@@ -1,0 +1,162 @@
+"""The boot outputs: ``kernel+initrd`` (three files) and ``tar-kernel-initrd`` (one tar of them).
+
+``kernel+initrd`` writes, as LinuxKit does:
+
+- ``<name>-kernel``: the kernel binary from the kernel image;
+- ``<name>-initrd.img``: the microcode cpio (if the kernel section names one), then the root
+  filesystem as a compressed newc cpio (see :mod:`._initrd`), gzip unless
+  ``compression="zstd"`` (or ``"none"``) is asked for;
+- ``<name>-cmdline``: the kernel command line, verbatim. Unlike LinuxKit, the file is
+  written even when the command line is empty, so the set of files never changes.
+
+``tar-kernel-initrd`` writes ``<name>-initrd.tar`` holding ``kernel``, ``initrd.img``
+(*without* the microcode), ``cmdline`` and, if there is one, ``ucode.cpio``, each mode 0644
+and dated ``source_date_epoch`` — the input LinuxKit's disk-image tools take.
+
+Example::
+
+    get_format("kernel+initrd").write(bundle, "out", "web", compression="zstd")
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any, BinaryIO
+
+from .._errors import OutputError
+from ..layers import TarEntry, TarWriter
+from ._atomic import AtomicOutput
+from ._format import BundleView
+from ._initrd import COMPRESSIONS, write_initrd
+
+__all__ = ["KernelInitrdFormat", "TarKernelInitrdFormat", "open_kernel"]
+
+_CHUNK = 1 << 20
+
+
+def open_kernel(bundle: BundleView, format: str) -> tuple[BinaryIO, int]:
+    """The kernel binary as an open stream and its size.
+
+    Raises:
+        OutputError: the system has no kernel.
+    """
+    kernel = bundle.kernel
+    if kernel is None:
+        raise OutputError(
+            f"{format}: the system has no kernel section, so there is nothing to boot",
+            format=format,
+        )
+    if isinstance(kernel, bytes | bytearray):
+        return io.BytesIO(kernel), len(kernel)
+    f = open(kernel, "rb")  # noqa: SIM115 - returned to the caller, who closes it
+    return f, os.fstat(f.fileno()).st_size
+
+
+def _check_compression(compression: str, format: str) -> None:
+    if compression not in COMPRESSIONS:
+        raise OutputError(
+            f"{format}: unknown compression {compression!r} (use one of {', '.join(COMPRESSIONS)})",
+            format=format,
+        )
+
+
+def _cmdline(bundle: BundleView) -> bytes:
+    return (bundle.cmdline or "").encode()
+
+
+class KernelInitrdFormat:
+    """``kernel+initrd``: ``<name>-kernel``, ``<name>-initrd.img``, ``<name>-cmdline``.
+
+    Options:
+        compression: ``"gzip"`` (default), ``"zstd"`` or ``"none"``.
+        compression_level: the compressor's level (default 6 for gzip, 9 for zstd).
+    """
+
+    name = "kernel+initrd"
+    description = "kernel, initrd (newc cpio, gzip or zstd, microcode prepended) and cmdline"
+    files = ("{name}-kernel", "{name}-initrd.img", "{name}-cmdline")
+    streamable = False
+    options = frozenset({"compression", "compression_level"})
+
+    def write(
+        self,
+        bundle: BundleView,
+        directory: str | os.PathLike[str],
+        name: str,
+        *,
+        compression: str = "gzip",
+        compression_level: int | None = None,
+        **_other_formats_options: Any,
+    ) -> tuple[Path, ...]:
+        _check_compression(compression, self.name)
+        kernel, _ = open_kernel(bundle, self.name)
+        with kernel, AtomicOutput(directory, format=self.name) as out:
+            with out.open(f"{name}-kernel") as f:
+                shutil.copyfileobj(kernel, f, _CHUNK)
+            with out.open(f"{name}-initrd.img") as f:
+                write_initrd(
+                    bundle.rootfs_tar,
+                    f,
+                    compression=compression,
+                    level=compression_level,
+                    ucode=bundle.ucode,
+                    format=self.name,
+                )
+            out.path(f"{name}-cmdline").write_bytes(_cmdline(bundle))
+        return out.paths
+
+
+class TarKernelInitrdFormat:
+    """``tar-kernel-initrd``: ``<name>-initrd.tar`` with ``kernel``, ``initrd.img``,
+    ``cmdline`` and (if configured) ``ucode.cpio``.
+
+    Options:
+        compression, compression_level: of the initrd, as for ``kernel+initrd``.
+    """
+
+    name = "tar-kernel-initrd"
+    description = "one tar of kernel, initrd.img, cmdline (and ucode.cpio)"
+    files = ("{name}-initrd.tar",)
+    streamable = False
+    options = frozenset({"compression", "compression_level"})
+
+    def write(
+        self,
+        bundle: BundleView,
+        directory: str | os.PathLike[str],
+        name: str,
+        *,
+        compression: str = "gzip",
+        compression_level: int | None = None,
+        **_other_formats_options: Any,
+    ) -> tuple[Path, ...]:
+        _check_compression(compression, self.name)
+        kernel, kernel_size = open_kernel(bundle, self.name)
+        mtime = bundle.source_date_epoch
+        with kernel, AtomicOutput(directory, format=self.name) as out:
+            target = out.path(f"{name}-initrd.tar")
+            # The tar header needs the initrd's size first: build it in an unnamed temp file.
+            with tempfile.TemporaryFile(dir=target.parent) as initrd:
+                write_initrd(
+                    bundle.rootfs_tar,
+                    initrd,
+                    compression=compression,
+                    level=compression_level,
+                    format=self.name,
+                )
+                initrd_size = initrd.tell()
+                initrd.seek(0)
+                cmdline = _cmdline(bundle)
+                with open(target, "wb") as f, TarWriter(f) as tw:
+                    tw.add(TarEntry("kernel", size=kernel_size, mtime=mtime), kernel)
+                    tw.add(TarEntry("initrd.img", size=initrd_size, mtime=mtime), initrd)
+                    tw.add(TarEntry("cmdline", size=len(cmdline), mtime=mtime), cmdline)
+                    if bundle.ucode is not None:
+                        with open(bundle.ucode, "rb") as u:
+                            size = os.fstat(u.fileno()).st_size
+                            tw.add(TarEntry("ucode.cpio", size=size, mtime=mtime), u)
+        return out.paths

@@ -1,0 +1,236 @@
+"""The root-filesystem tar as an initramfs: a newc cpio archive, gzip or zstd compressed.
+
+What goes in (LinuxKit's ``CopySplitTar`` made exact):
+
+- every entry of the root tar, in order, except what is under ``boot/``: the kernel,
+  command line and microcode travel beside the initrd, not inside it (the ``boot``
+  directory itself stays);
+- a name that occurs several times (init images and ``files`` overriding earlier
+  entries) is written once, as its *last* occurrence; directories are always kept, since
+  a later directory entry only changes ownership and mode and the kernel needs the first
+  one before their children. This also keeps the kernel from truncating a file that
+  another name hard-links to when a later entry reuses the name;
+- hard links stay hard links (LinuxKit turns them into symlinks): the members of a link
+  group share one inode number and ``nlink``, and the data goes on the last member. A
+  link to a symlink, device or FIFO becomes a copy of that entry.
+
+Two passes over the root tar (a local file): the first reads headers only and plans
+which entries are written and which form link groups; the second writes. Memory grows
+with the number of names, never with file sizes: link-group data waits in a spooled
+temporary file.
+
+Compression is deterministic: gzip with no name and mtime 0, zstd at a fixed level and
+single-threaded. The microcode cpio, if any, is prepended uncompressed (the kernel's early
+loader only looks there).
+
+Example::
+
+    with open("initrd.img", "wb") as f:
+        write_initrd(bundle.rootfs_tar, f, compression="gzip", ucode=bundle.ucode)
+"""
+
+from __future__ import annotations
+
+import gzip
+import shutil
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import IO, BinaryIO, Literal
+
+import zstandard
+
+from .._errors import OutputError
+from ..layers import EntryType, TarEntry, read_tar
+from ._cpio import CpioWriter
+
+__all__ = ["COMPRESSIONS", "Compression", "initrd_compressor", "write_cpio", "write_initrd"]
+
+Compression = Literal["gzip", "zstd", "none"]
+#: The compressions an initrd can have.
+COMPRESSIONS: tuple[str, ...] = ("gzip", "zstd", "none")
+_GZIP_LEVEL = 6
+_ZSTD_LEVEL = 9
+_SPOOL_IN_MEMORY = 1 << 20
+_CHUNK = 1 << 20
+
+
+def _skipped(name: str) -> bool:
+    return name.startswith("boot/")
+
+
+class _Plan:
+    """What the header pass learned: which entries to write, and the hard-link groups."""
+
+    def __init__(self, root_tar: Path, format: str) -> None:
+        self.format = format
+        self.types: list[EntryType] = []
+        # link entry index -> index of the entry it finally points at (never itself a link)
+        self.link_source: dict[int, int] = {}
+        names, last = self._scan(root_tar)
+        self._emitted = [
+            not _skipped(name) and (etype is EntryType.DIRECTORY or last[name] == i)
+            for i, (name, etype) in enumerate(zip(names, self.types, strict=True))
+        ]
+        # group source index -> its emitted members in order (the source first if emitted)
+        self.groups: dict[int, list[int]] = {}
+        # sources that are symlinks, devices or FIFOs: their links become copies
+        self.copy_sources: set[int] = set()
+        for link, source in sorted(self.link_source.items()):
+            if not self._emitted[link]:
+                continue
+            if self.types[source] is EntryType.FILE:
+                members = self.groups.setdefault(source, [source] if self._emitted[source] else [])
+                members.append(link)
+            else:
+                self.copy_sources.add(source)
+
+    def _scan(self, root_tar: Path) -> tuple[list[str], dict[str, int]]:
+        names: list[str] = []
+        current: dict[str, int] = {}
+        with open(root_tar, "rb") as f:
+            for i, entry in enumerate(read_tar(f, layer=str(root_tar))):
+                self.types.append(entry.type)
+                names.append(entry.name)
+                if entry.type is EntryType.HARDLINK:
+                    self.link_source[i] = self._source(entry, current.get(entry.linkname), root_tar)
+                current[entry.name] = i
+        return names, current
+
+    def _source(self, link: TarEntry, target: int | None, root_tar: Path) -> int:
+        if target is None:
+            raise OutputError(
+                f"{self.format}: hard link {link.name!r} points at {link.linkname!r}, which is "
+                f"not earlier in {root_tar}",
+                format=self.format,
+                path=link.name,
+            )
+        source = self.link_source.get(target, target)
+        if self.types[source] is EntryType.DIRECTORY:
+            raise OutputError(
+                f"{self.format}: hard link {link.name!r} points at the directory {link.linkname!r}",
+                format=self.format,
+                path=link.name,
+            )
+        return source
+
+    def emitted(self, index: int) -> bool:
+        return self._emitted[index]
+
+
+def write_cpio(root_tar: Path, out: BinaryIO, *, format: str = "kernel+initrd") -> None:
+    """Write the root tar's entries (minus ``boot/*``) to ``out`` as an uncompressed newc cpio.
+
+    Raises:
+        OutputError: a file of 4 GiB or more, a dangling hard link, or a hard link to a
+            directory (naming the entry).
+        LayerError: the root tar is malformed.
+    """
+    plan = _Plan(root_tar, format)
+    writer = CpioWriter(out, format=format)
+    inodes: dict[int, int] = {}
+    spools: dict[int, tuple[IO[bytes], int]] = {}
+    sources: dict[int, TarEntry] = {}
+    try:
+        with open(root_tar, "rb") as f:
+            for i, entry in enumerate(read_tar(f, layer=str(root_tar))):
+                members = plan.groups.get(i)
+                if members is not None:
+                    # The source of a hard-link group: its data waits for the last member.
+                    spool: IO[bytes] = tempfile.SpooledTemporaryFile(max_size=_SPOOL_IN_MEMORY)  # noqa: SIM115
+                    shutil.copyfileobj(entry.open(), spool, _CHUNK)
+                    spools[i] = (spool, entry.size)
+                    inodes[i] = writer.new_inode()
+                    sources[i] = entry
+                    if members[0] == i:
+                        writer.add(entry, ino=inodes[i], nlink=len(members), size=0)
+                    continue
+                if i in plan.copy_sources:
+                    sources[i] = entry
+                if not plan.emitted(i):
+                    continue
+                if entry.type is not EntryType.HARDLINK:
+                    writer.add(entry)
+                    continue
+                source = plan.link_source[i]
+                header = sources[source].evolve(name=entry.name)
+                group = plan.groups.get(source)
+                if group is None:  # a link to a symlink, device or FIFO: a copy of it
+                    writer.add(header)
+                    continue
+                if group[-1] != i:
+                    writer.add(header, ino=inodes[source], nlink=len(group), size=0)
+                    continue
+                data, size = spools.pop(source)
+                data.seek(0)
+                writer.add(header, data, ino=inodes[source], nlink=len(group), size=size)
+                data.close()
+        writer.close()
+    finally:
+        for data, _ in spools.values():
+            data.close()
+
+
+@contextmanager
+def initrd_compressor(
+    out: BinaryIO, compression: str = "gzip", level: int | None = None
+) -> Iterator[BinaryIO]:
+    """A stream that compresses into ``out`` deterministically (``out`` stays open).
+
+    Args:
+        out: where the compressed bytes go.
+        compression: ``"gzip"`` (no file name, mtime 0), ``"zstd"`` (single-threaded, no
+            content size), or ``"none"``.
+        level: compression level (default 6 for gzip, 9 for zstd).
+
+    Raises:
+        OutputError: an unknown compression.
+    """
+    if compression == "gzip":
+        with gzip.GzipFile(
+            filename="",
+            mode="wb",
+            fileobj=out,
+            compresslevel=_GZIP_LEVEL if level is None else level,
+            mtime=0,
+        ) as gz:
+            yield gz  # type: ignore[misc]
+    elif compression == "zstd":
+        cctx = zstandard.ZstdCompressor(level=_ZSTD_LEVEL if level is None else level, threads=0)
+        with cctx.stream_writer(out, closefd=False) as zw:
+            yield zw
+    elif compression == "none":
+        yield out
+    else:
+        raise OutputError(
+            f"unknown initrd compression {compression!r} (use one of {', '.join(COMPRESSIONS)})",
+            format="kernel+initrd",
+        )
+
+
+def write_initrd(
+    root_tar: Path,
+    out: BinaryIO,
+    *,
+    compression: str = "gzip",
+    level: int | None = None,
+    ucode: Path | None = None,
+    format: str = "kernel+initrd",
+) -> None:
+    """Write a bootable initrd of ``root_tar`` to ``out``: the microcode cpio (if any),
+    then the compressed newc cpio of the root filesystem.
+
+    Raises:
+        OutputError: see :func:`write_cpio`; an unknown compression.
+    """
+    if compression not in COMPRESSIONS:
+        raise OutputError(
+            f"unknown initrd compression {compression!r} (use one of {', '.join(COMPRESSIONS)})",
+            format=format,
+        )
+    if ucode is not None:
+        with open(ucode, "rb") as u:
+            shutil.copyfileobj(u, out, _CHUNK)
+    with initrd_compressor(out, compression, level) as stream:
+        write_cpio(root_tar, stream, format=format)

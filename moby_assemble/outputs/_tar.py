@@ -1,0 +1,100 @@
+"""The streamable outputs: ``tar`` (the root filesystem as built) and ``docker``.
+
+``tar`` is ``<name>.tar``, the root-filesystem tar byte for byte: ``boot/`` entries, PAX
+``LINUXKIT.*`` records and all (what ``linuxkit build -format tar`` writes).
+
+``docker`` is ``<name>.docker``: the same entries followed by a ``Dockerfile``, as LinuxKit's
+docker output has it, so ``docker build - < web.docker`` (or ``docker import``) makes an image
+that runs the system with ``/bin/rc.init``::
+
+    FROM scratch
+
+    COPY . ./
+
+    ENTRYPOINT ["/bin/rc.init"]
+
+The Dockerfile entry is mode 0644 and dated ``source_date_epoch``.
+
+Example::
+
+    get_format("docker").write(bundle, "out", "web")    # out/web.docker
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+from typing import Any, BinaryIO
+
+from ..layers import TarEntry, TarWriter, read_tar
+from ._atomic import AtomicOutput
+from ._format import BundleView
+
+__all__ = ["DOCKERFILE", "DockerFormat", "TarFormat", "copy_tar_entries"]
+
+#: LinuxKit's Dockerfile, byte for byte.
+DOCKERFILE = b'\nFROM scratch\n\nCOPY . ./\n\nENTRYPOINT ["/bin/rc.init"]\n'
+_CHUNK = 1 << 20
+
+
+def copy_tar_entries(root_tar: Path, writer: TarWriter) -> None:
+    """Copy every entry of ``root_tar`` (headers, PAX records, data) into ``writer``."""
+    with open(root_tar, "rb") as f:
+        for entry in read_tar(f, layer=str(root_tar)):
+            writer.add(entry)
+
+
+class TarFormat:
+    """``tar``: ``<name>.tar``, the root filesystem tar exactly as assembled."""
+
+    name = "tar"
+    description = "the root filesystem as one PAX tar (boot/ included)"
+    files = ("{name}.tar",)
+    streamable = True
+    options: frozenset[str] = frozenset()
+
+    def write(
+        self,
+        bundle: BundleView,
+        directory: str | os.PathLike[str],
+        name: str,
+        **_other_formats_options: Any,
+    ) -> tuple[Path, ...]:
+        with (
+            AtomicOutput(directory, format=self.name) as out,
+            open(bundle.rootfs_tar, "rb") as src,
+            out.open(f"{name}.tar") as dst,
+        ):
+            shutil.copyfileobj(src, dst, _CHUNK)
+        return out.paths
+
+
+class DockerFormat:
+    """``docker``: ``<name>.docker``, the root tar plus LinuxKit's ``Dockerfile``."""
+
+    name = "docker"
+    description = "the root filesystem tar plus a Dockerfile, for `docker build -`"
+    files = ("{name}.docker",)
+    streamable = True
+    options: frozenset[str] = frozenset()
+
+    def write(
+        self,
+        bundle: BundleView,
+        directory: str | os.PathLike[str],
+        name: str,
+        **_other_formats_options: Any,
+    ) -> tuple[Path, ...]:
+        with AtomicOutput(directory, format=self.name) as out, out.open(f"{name}.docker") as f:
+            self.write_stream(bundle, f)
+        return out.paths
+
+    def write_stream(self, bundle: BundleView, out: BinaryIO) -> None:
+        """Write the docker output to an open stream (a pipe, stdout)."""
+        with TarWriter(out) as writer:
+            copy_tar_entries(bundle.rootfs_tar, writer)
+            dockerfile = TarEntry(
+                "Dockerfile", size=len(DOCKERFILE), mode=0o644, mtime=bundle.source_date_epoch
+            )
+            writer.add(dockerfile, DOCKERFILE)

@@ -15,12 +15,13 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING
 
-from .._errors import LockMismatchError
+from .._errors import LockMismatchError, OfflineError
 from .._lock import image_locations
 from ..registry import ImageReference
 
 if TYPE_CHECKING:
     from .._lock import Lock
+    from ..registry import PulledImage
     from ._context import BuildContext
 
 __all__ = ["pinned_reference", "pull_step"]
@@ -43,13 +44,30 @@ def pinned_reference(lock: Lock, reference: str) -> ImageReference:
     return ref if ref.digest == image.digest else ref.with_digest(image.digest)
 
 
+def _pull_offline(ctx: BuildContext, reference: str, ref: ImageReference) -> PulledImage:
+    try:
+        return ctx.puller.pull(ref, ctx.platform)
+    except OfflineError as e:
+        raise OfflineError(
+            f"offline, and image {reference} ({ref.digest}) for {ctx.platform} is not "
+            f"complete in the store: {e}",
+            reference=reference,
+            path=e.path,
+        ) from None
+
+
 def pull_step(ctx: BuildContext) -> bool:
     """Fetch every image for ``ctx.platform`` and fill ``ctx.images``."""
     references = list(dict.fromkeys(ref for _path, ref in image_locations(ctx.system)))
     if not references:
         return False
     refs = [pinned_reference(ctx.lock, r) for r in references]
-    pulled = ctx.puller.pull_many(refs, ctx.platform)
+    if ctx.puller.offline:
+        # Nothing to wait for, and this way an error can name the image that is missing.
+        pairs = zip(references, refs, strict=True)
+        pulled = [_pull_offline(ctx, reference, ref) for reference, ref in pairs]
+    else:
+        pulled = ctx.puller.pull_many(refs, ctx.platform)
     for reference, image in zip(references, pulled, strict=True):
         locked = ctx.lock.image(reference)
         assert locked is not None

@@ -104,6 +104,7 @@ class KernelInitrdFormat:
                     compression=compression,
                     level=compression_level,
                     ucode=bundle.ucode,
+                    dir_mtime=bundle.source_date_epoch,
                     format=self.name,
                 )
             out.path(f"{name}-cmdline").write_bytes(_cmdline(bundle))
@@ -146,6 +147,7 @@ class TarKernelInitrdFormat:
                     initrd,
                     compression=compression,
                     level=compression_level,
+                    dir_mtime=mtime,
                     format=self.name,
                 )
                 initrd_size = initrd.tell()

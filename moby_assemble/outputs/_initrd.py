@@ -119,57 +119,96 @@ class _Plan:
         return self._emitted[index]
 
 
-def write_cpio(root_tar: Path, out: BinaryIO, *, format: str = "kernel+initrd") -> None:
+class _Converter:
+    """The writing pass: entries in, cpio members out (see the module docs)."""
+
+    def __init__(self, plan: _Plan, writer: CpioWriter, dir_mtime: int) -> None:
+        self.plan = plan
+        self.writer = writer
+        self.dir_mtime = dir_mtime
+        self.dirs: set[str] = set()
+        self.inodes: dict[int, int] = {}
+        self.spools: dict[int, tuple[IO[bytes], int]] = {}
+        self.sources: dict[int, TarEntry] = {}
+
+    def close(self) -> None:
+        for data, _ in self.spools.values():
+            data.close()
+        self.spools.clear()
+
+    def _emit(self, entry: TarEntry, data: IO[bytes] | None = None, **header: int) -> None:
+        # The kernel creates no missing parent directory (tar extractors do): add them.
+        missing = []
+        parent = entry.name.rpartition("/")[0]
+        while parent and parent not in self.dirs:
+            missing.append(parent)
+            parent = parent.rpartition("/")[0]
+        for name in reversed(missing):
+            self.writer.add(TarEntry(name, EntryType.DIRECTORY, mtime=self.dir_mtime))
+            self.dirs.add(name)
+        if entry.type is EntryType.DIRECTORY:
+            self.dirs.add(entry.name)
+        self.writer.add(entry, data, **header)
+
+    def add(self, i: int, entry: TarEntry) -> None:
+        plan = self.plan
+        members = plan.groups.get(i)
+        if members is not None:
+            # The source of a hard-link group: its data waits for the group's last member.
+            spool: IO[bytes] = tempfile.SpooledTemporaryFile(max_size=_SPOOL_IN_MEMORY)  # noqa: SIM115
+            self.spools[i] = (spool, entry.size)
+            shutil.copyfileobj(entry.open(), spool, _CHUNK)
+            self.inodes[i] = self.writer.new_inode()
+            self.sources[i] = entry
+            if members[0] == i:
+                self._emit(entry, ino=self.inodes[i], nlink=len(members), size=0)
+            return
+        if i in plan.copy_sources:
+            self.sources[i] = entry
+        if not plan.emitted(i):
+            return
+        if entry.type is not EntryType.HARDLINK:
+            self._emit(entry)
+            return
+        source = plan.link_source[i]
+        header = self.sources[source].evolve(name=entry.name)
+        group = plan.groups.get(source)
+        if group is None:  # a link to a symlink, device or FIFO: a copy of it
+            self._emit(header)
+        elif group[-1] != i:
+            self._emit(header, ino=self.inodes[source], nlink=len(group), size=0)
+        else:
+            data, size = self.spools.pop(source)
+            with data:
+                data.seek(0)
+                self._emit(header, data, ino=self.inodes[source], nlink=len(group), size=size)
+
+
+def write_cpio(
+    root_tar: Path, out: BinaryIO, *, dir_mtime: int = 0, format: str = "kernel+initrd"
+) -> None:
     """Write the root tar's entries (minus ``boot/*``) to ``out`` as an uncompressed newc cpio.
+
+    Args:
+        root_tar: the root filesystem tar.
+        out: where the archive goes.
+        dir_mtime: the mtime of parent directories the tar lacks and the cpio must have
+            (the kernel does not create them): ``source_date_epoch``.
+        format: the output format, named in errors.
 
     Raises:
         OutputError: a file of 4 GiB or more, a dangling hard link, or a hard link to a
             directory (naming the entry).
         LayerError: the root tar is malformed.
     """
-    plan = _Plan(root_tar, format)
-    writer = CpioWriter(out, format=format)
-    inodes: dict[int, int] = {}
-    spools: dict[int, tuple[IO[bytes], int]] = {}
-    sources: dict[int, TarEntry] = {}
+    converter = _Converter(_Plan(root_tar, format), CpioWriter(out, format=format), dir_mtime)
     try:
         with open(root_tar, "rb") as f:
             for i, entry in enumerate(read_tar(f, layer=str(root_tar))):
-                members = plan.groups.get(i)
-                if members is not None:
-                    # The source of a hard-link group: its data waits for the last member.
-                    spool: IO[bytes] = tempfile.SpooledTemporaryFile(max_size=_SPOOL_IN_MEMORY)  # noqa: SIM115
-                    shutil.copyfileobj(entry.open(), spool, _CHUNK)
-                    spools[i] = (spool, entry.size)
-                    inodes[i] = writer.new_inode()
-                    sources[i] = entry
-                    if members[0] == i:
-                        writer.add(entry, ino=inodes[i], nlink=len(members), size=0)
-                    continue
-                if i in plan.copy_sources:
-                    sources[i] = entry
-                if not plan.emitted(i):
-                    continue
-                if entry.type is not EntryType.HARDLINK:
-                    writer.add(entry)
-                    continue
-                source = plan.link_source[i]
-                header = sources[source].evolve(name=entry.name)
-                group = plan.groups.get(source)
-                if group is None:  # a link to a symlink, device or FIFO: a copy of it
-                    writer.add(header)
-                    continue
-                if group[-1] != i:
-                    writer.add(header, ino=inodes[source], nlink=len(group), size=0)
-                    continue
-                data, size = spools.pop(source)
-                data.seek(0)
-                writer.add(header, data, ino=inodes[source], nlink=len(group), size=size)
-                data.close()
-        writer.close()
+                converter.add(i, entry)
+        converter.writer.close()
     finally:
-        for data, _ in spools.values():
-            data.close()
+        converter.close()
 
 
 @contextmanager
@@ -216,6 +255,7 @@ def write_initrd(
     compression: str = "gzip",
     level: int | None = None,
     ucode: Path | None = None,
+    dir_mtime: int = 0,
     format: str = "kernel+initrd",
 ) -> None:
     """Write a bootable initrd of ``root_tar`` to ``out``: the microcode cpio (if any),
@@ -233,4 +273,4 @@ def write_initrd(
         with open(ucode, "rb") as u:
             shutil.copyfileobj(u, out, _CHUNK)
     with initrd_compressor(out, compression, level) as stream:
-        write_cpio(root_tar, stream, format=format)
+        write_cpio(root_tar, stream, dir_mtime=dir_mtime, format=format)

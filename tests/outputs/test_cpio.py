@@ -226,3 +226,17 @@ def test_unknown_compression_is_an_output_error(tmp_path: Path) -> None:
     root = write_tar(tmp_path / "root.tar", SYSTEM_ITEMS)
     with pytest.raises(OutputError, match="'lz4'"):
         write_initrd(root, io.BytesIO(), compression="lz4")
+
+
+def test_missing_parent_directories_are_added_before_their_children(tmp_path: Path) -> None:
+    # The kernel's unpacker does not create parents: "etc/ssl/cert" alone would be lost.
+    root = write_tar(tmp_path / "root.tar", [f("etc/ssl/cert", b"pem"), d("etc", mode=0o700)])
+    buf = io.BytesIO()
+    write_cpio(root, buf, dir_mtime=42)
+    heads = [h for h in _headers(buf.getvalue()) if h["name"] != "TRAILER!!!"]
+    assert [(h["name"], h["mode"], h["mtime"]) for h in heads] == [
+        ("etc", stat.S_IFDIR | 0o755, 42),
+        ("etc/ssl", stat.S_IFDIR | 0o755, 42),
+        ("etc/ssl/cert", stat.S_IFREG | 0o644, 2000),
+        ("etc", stat.S_IFDIR | 0o700, 1000),  # the tar's own entry still applies, later
+    ]

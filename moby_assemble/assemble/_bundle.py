@@ -23,7 +23,6 @@ from typing import TYPE_CHECKING, Any
 
 import attrs
 
-from .._errors import OutputError
 from .._model import Stage
 
 if TYPE_CHECKING:
@@ -83,18 +82,6 @@ class BundleContainer:
         return not self.rootfs.startswith(self.directory + "/")
 
 
-def _output_format(name: str) -> Any:
-    """The output format called ``name`` (the one place that knows where formats live)."""
-    try:
-        from ..outputs import get_format  # type: ignore[attr-defined,unused-ignore]
-    except ImportError:
-        raise OutputError(
-            f"output format {name!r} is not available: moby_assemble.outputs is not installed",
-            format=name,
-        ) from None
-    return get_format(name)
-
-
 @attrs.frozen
 class Bundle:
     """An assembled system (see the module documentation).
@@ -147,9 +134,13 @@ class Bundle:
     ) -> dict[str, tuple[Path, ...]]:
         """Write output formats into ``directory`` (created if needed).
 
+        Delegates to :func:`moby_assemble.outputs.write_formats`, which checks every name
+        and option first and writes each output whole or not at all.
+
         Args:
             directory: where outputs go.
-            formats: format names (``"kernel+initrd"``, ``"tar"``, …) or one name.
+            formats: format names (``"kernel+initrd"``, ``"tar"``, …), or one string (a name
+                or a comma-separated list).
             name: the base name of the output files (LinuxKit's ``--name``).
             options: passed to every format.
 
@@ -157,22 +148,12 @@ class Bundle:
             format name → the files it wrote.
 
         Raises:
-            OutputError: an unknown format, or one that failed.
+            OutputError: an unknown format or option, or a format that failed.
         """
-        names = (formats,) if isinstance(formats, str) else tuple(formats)
-        target = Path(directory)
-        try:
-            target.mkdir(parents=True, exist_ok=True)
-        except OSError as e:
-            raise OutputError(
-                f"cannot create output directory {target}: {e.strerror}", path=str(target)
-            ) from None
-        written: dict[str, tuple[Path, ...]] = {}
-        for format_name in names:
-            written[format_name] = tuple(
-                _output_format(format_name).write(self, target, name, **options)
-            )
-        return written
+        # The one place that knows where output formats live.
+        from ..outputs import write_formats
+
+        return write_formats(self, directory, formats, name=name, **options)
 
     # -- display ------------------------------------------------------------------------
 

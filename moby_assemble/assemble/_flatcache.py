@@ -198,7 +198,8 @@ class FlatCache:
 
         Raises:
             StoreError: the image is not cached.
-            IntegrityError: the cached tar does not match its ``.sha256`` (it is deleted).
+            IntegrityError: the cached tar does not match its ``.sha256``, or no longer parses
+                (it is deleted).
         """
         path = self.path_for(digest)
         sidecar = self._sidecar(path)
@@ -212,8 +213,23 @@ class FlatCache:
         reader = _HashingReader(f)
         try:
             yield self._verified(read_tar(reader, layer=str(path)), reader, path, expected)  # type: ignore[arg-type]
+        except LayerError as e:
+            if e.layer != str(path):
+                raise
+            # Our own file no longer parses: corrupt. Drop it so the next assembly rebuilds it.
+            self._discard(path)
+            raise IntegrityError(
+                f"flat cache entry {path} is corrupt ({e}); it was deleted and will be "
+                "rebuilt by the next assembly",
+                digest=expected,
+                subject=str(path),
+            ) from None
         finally:
             f.close()
+
+    def _discard(self, path: Path) -> None:
+        path.unlink(missing_ok=True)
+        self._sidecar(path).unlink(missing_ok=True)
 
     def _verified(
         self, entries: Iterator[TarEntry], reader: _HashingReader, path: Path, expected: str
@@ -222,8 +238,7 @@ class FlatCache:
         reader.drain()
         actual = f"sha256:{reader.hash.hexdigest()}"
         if actual != expected:
-            path.unlink(missing_ok=True)
-            self._sidecar(path).unlink(missing_ok=True)
+            self._discard(path)
             raise IntegrityError(
                 f"flat cache entry {path} hashes to {actual}, expected {expected}; it was "
                 "deleted and will be rebuilt by the next assembly",

@@ -3,8 +3,9 @@
 Both layouts cosign writes are read and written: the sigstore bundle attached as an OCI
 referrer (cosign v3's default) and the simple-signing payload under the ``sha256-<hex>.sig``
 tag (older cosign). Keys are ECDSA (P-256, P-384, P-521), RSA (PKCS#1 v1.5, SHA-256) and
-Ed25519. Verification is offline and key-based: transparency-log entries and certificates
-are not checked.
+Ed25519; private keys are read from cosign's ``cosign.key`` files and from PKCS#8.
+Verification is offline and key-based: transparency-log entries and certificates are not
+checked.
 
 Example::
 

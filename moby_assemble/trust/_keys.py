@@ -15,11 +15,10 @@ RSA (2048 bits or more)   PKCS#1 v1.5 over SHA-256 (not PSS: ``LoadVerifier`` do
 Ed25519                   pure Ed25519 over the message
 ========================  =======================================================
 
-Private keys are read from PKCS#8 (``BEGIN PRIVATE KEY``, or ``BEGIN ENCRYPTED PRIVATE
-KEY`` with a password) and the traditional ``EC``/``RSA PRIVATE KEY`` forms. cosign's own
-``BEGIN ENCRYPTED SIGSTORE PRIVATE KEY`` (scrypt + NaCl secretbox) is *not* read: convert
-it once, e.g. with ``cosign import-key-pair``'s counterpart or by re-creating the key, and
-keep the PKCS#8 file as secret as the cosign one.
+Private keys are read from cosign's own ``cosign.key`` files (``ENCRYPTED SIGSTORE PRIVATE
+KEY``: scrypt + NaCl secretbox, the password is ``COSIGN_PASSWORD``), from PKCS#8 (``BEGIN
+PRIVATE KEY``, or ``BEGIN ENCRYPTED PRIVATE KEY`` with a password) and from the traditional
+``EC``/``RSA PRIVATE KEY`` forms.
 
 Example::
 
@@ -42,6 +41,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, padding, rsa
 
 from .._errors import ConfigError
+from ._cosign_key import COSIGN_KEY_LABELS, CosignKeyError, decrypt_cosign_key
 
 __all__ = ["KeyKind", "PrivateKey", "PublicKey"]
 
@@ -66,8 +66,6 @@ _HASHES: dict[str, type[hashes.HashAlgorithm]] = {
 _MIN_RSA_BITS = 2048
 #: A PEM key file is a few KiB; refuse to parse anything much larger.
 _MAX_PEM = 64 * 1024
-_COSIGN_ENCRYPTED = b"-----BEGIN ENCRYPTED SIGSTORE PRIVATE KEY-----"
-_COSIGN_LEGACY_ENCRYPTED = b"-----BEGIN ENCRYPTED COSIGN PRIVATE KEY-----"
 
 
 def _kind_of(key: _PublicKeyTypes, where: str) -> KeyKind:
@@ -254,25 +252,31 @@ class PrivateKey:
     def from_pem(
         cls, data: bytes | str, *, password: bytes | None = None, name: str = ""
     ) -> PrivateKey:
-        """Read a PEM private key (PKCS#8, or traditional EC/RSA), decrypting it with
-        ``password`` if it is encrypted.
+        """Read a PEM private key (cosign's ``cosign.key``, PKCS#8, or traditional EC/RSA),
+        decrypting it with ``password`` if it is encrypted.
+
+        cosign keys are always encrypted; ``password=None`` means the empty password (what
+        ``cosign generate-key-pair`` uses when ``COSIGN_PASSWORD`` is empty).
 
         Raises:
-            ConfigError: not a private key we can read, wrong or missing password, cosign's
-                encrypted format (convert it to PKCS#8 first), or an unsupported type.
-                The message never contains the password or key material.
+            ConfigError: not a private key we can read, wrong or missing password, or an
+                unsupported type. The message never contains the password or key material.
         """
         raw = data.encode() if isinstance(data, str) else data
         where = name or "private key"
-        if _COSIGN_ENCRYPTED in raw or _COSIGN_LEGACY_ENCRYPTED in raw:
-            raise ConfigError(
-                "cosign's encrypted key format (scrypt + NaCl secretbox) is not supported; "
-                "export the key as PKCS#8 PEM ('BEGIN PRIVATE KEY' or 'BEGIN ENCRYPTED "
-                "PRIVATE KEY') and keep that file secret",
-                file=where,
-            )
         if len(raw) > _MAX_PEM:
             raise ConfigError(f"not a PEM private key: larger than {_MAX_PEM} bytes", file=where)
+        if any(f"BEGIN {label}-----".encode() in raw for label in COSIGN_KEY_LABELS):
+            try:
+                der = decrypt_cosign_key(raw, password or b"")
+                key = serialization.load_der_private_key(der, password=None)
+            except CosignKeyError as e:
+                raise ConfigError(f"cosign private key: {e}", file=where) from None
+            except (ValueError, UnsupportedAlgorithm):
+                raise ConfigError("cosign private key: not a key inside", file=where) from None
+            if not isinstance(key, _PrivateKeyTypes):
+                raise ConfigError(f"unsupported private key type {type(key).__name__}", file=where)
+            return cls(key, name=name)
         try:
             key = serialization.load_pem_private_key(raw, password=password)
         except TypeError:

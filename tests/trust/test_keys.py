@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import json
 from pathlib import Path
 
 import pytest
@@ -101,15 +102,52 @@ def test_a_wrong_or_missing_password_is_a_config_error_that_does_not_repeat_it()
         PrivateKey.from_pem(secret)
 
 
-def test_cosigns_encrypted_key_format_is_refused_with_a_way_out() -> None:
-    pem = (
-        "-----BEGIN ENCRYPTED SIGSTORE PRIVATE KEY-----\n"
-        "eyJrZGYiOnsibmFtZSI6InNjcnlwdCJ9fQ==\n"
-        "-----END ENCRYPTED SIGSTORE PRIVATE KEY-----\n"
-    )
-    with pytest.raises(ConfigError, match="PKCS#8") as err:
-        PrivateKey.from_pem(pem, name="cosign.key")
-    assert err.value.file == "cosign.key"
+@pytest.mark.parametrize(
+    "name", ["cosign-encrypted-sigstore.key", "cosign-encrypted-cosign-ec.key"]
+)
+def test_cosigns_encrypted_test_keys_decrypt_with_their_password_and_sign(name: str) -> None:
+    # cosign's keys_test.go encrypts these with the password "hello".
+    key = PrivateKey.load(DATA / name, password=b"hello")
+    assert key.kind == "ecdsa-p256"
+    assert key.public_key.verify(key.sign(b"m"), b"m")
+
+
+def test_a_cosign_key_with_a_wrong_or_no_password_is_refused_without_repeating_it() -> None:
+    path = DATA / "cosign-encrypted-sigstore.key"
+    with pytest.raises(ConfigError, match="wrong password") as err:
+        PrivateKey.load(path, password=b"hellO")
+    assert "hellO" not in str(err.value)
+    assert err.value.file == str(path)
+    with pytest.raises(ConfigError, match="wrong password"):
+        PrivateKey.load(path)  # cosign's empty password
+
+
+def cosign_pem(doc: dict[str, object]) -> bytes:
+    body = base64.encodebytes(json.dumps(doc).encode())
+    label = b"ENCRYPTED SIGSTORE PRIVATE KEY"
+    return b"-----BEGIN %s-----\n%s-----END %s-----\n" % (label, body, label)
+
+
+@pytest.mark.parametrize(
+    ("doc", "message"),
+    [
+        ({"kdf": {"name": "argon2"}}, "only scrypt"),
+        ({"kdf": {"name": "scrypt"}, "cipher": {"name": "aes"}}, "only nacl/secretbox"),
+        (
+            {"kdf": {"name": "scrypt", "params": {"N": 2**30, "r": 8, "p": 1}, "salt": "AA=="},
+             "cipher": {"name": "nacl/secretbox", "nonce": "AA=="}, "ciphertext": "AA=="},
+            "out of bounds",
+        ),
+        (
+            {"kdf": {"name": "scrypt", "params": {"N": 16, "r": 1, "p": 1}, "salt": "AA=="},
+             "cipher": {"name": "nacl/secretbox", "nonce": "AA=="}, "ciphertext": "AA=="},
+            "malformed secretbox",
+        ),
+    ],
+)  # fmt: skip
+def test_malformed_cosign_key_files_are_config_errors(doc: dict[str, object], message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        PrivateKey.from_pem(cosign_pem(doc), password=b"x", name="cosign.key")
 
 
 def test_small_rsa_keys_and_dsa_keys_are_refused() -> None:

@@ -24,7 +24,9 @@ import pytest
 from moby_assemble import Platform
 from moby_assemble.layers import EntryType, TarEntry, TarWriter
 
-# The schema fixtures of the runtime-spec and store tests, reused here.
+# Fixtures of other areas, reused here: the schemas, and the assembler's test system
+# (component images pushed to the registry, and a LinuxKit YAML using all of them).
+from ..assemble.conftest import components, system, system_file  # noqa: F401
 from ..runtime_spec.conftest import config_schema  # noqa: F401
 from ..store.conftest import image_schema  # noqa: F401
 

@@ -8,9 +8,25 @@ import json
 import pytest
 
 from moby_assemble._errors import SignatureError
-from moby_assemble.registry import RegistryClient
-from moby_assemble.trust import PrivateKey, SignatureFormat, sign_image, verify_image
-from tests.trust.conftest import PushImage
+from moby_assemble.registry import (
+    Credentials,
+    ImageReference,
+    RegistryClient,
+    RegistryConfig,
+    StaticCredentials,
+)
+from moby_assemble.registry._push import push_artifact
+from moby_assemble.testing import Image, Layer, LocalRegistry
+from moby_assemble.trust import (
+    PrivateKey,
+    SignatureFormat,
+    TrustPolicy,
+    TrustRule,
+    sign_image,
+    verify_image,
+)
+from tests.conftest import TEST_PASSWORD, TEST_USER
+from tests.trust.conftest import PushImage, push_set
 
 
 def test_sign_image_writes_both_formats_and_verify_prefers_the_bundle(
@@ -84,3 +100,35 @@ def test_verifying_without_keys_is_an_error_not_a_pass(
     ref, _ = push_image()
     with pytest.raises(SignatureError, match="no trusted keys"):
         verify_image(client, ref, [])
+
+
+def test_signing_and_verifying_work_on_the_tls_registry_with_basic_auth(
+    keys: dict[str, PrivateKey], tls_registry: LocalRegistry
+) -> None:
+    assert tls_registry.tls is not None
+    with RegistryClient(
+        credentials=StaticCredentials({tls_registry.host: Credentials(TEST_USER, TEST_PASSWORD)}),
+        registries={tls_registry.host: RegistryConfig(ca_bundle=str(tls_registry.tls.ca_cert))},
+    ) as client:
+        ref = ImageReference.parse(f"{tls_registry.host}/trust/tls/app:1")
+        push_set(client, ref, Image([Layer().file("etc/tls", b"1\n")]).build())
+        key = keys["ecdsa-p256"]
+        sign_image(client, ref, key)
+        for fmt in SignatureFormat:
+            policy = TrustPolicy(
+                [TrustRule(f"{tls_registry.host}/trust/**", [key.public_key], [fmt])]
+            )
+            assert policy.verify(client, ref).format is fmt
+
+
+def test_an_oras_artifact_we_push_is_signed_and_verified_like_an_image(
+    keys: dict[str, PrivateKey], client: RegistryClient, registry: LocalRegistry
+) -> None:
+    ref = ImageReference.parse(f"{registry.host}/trust/artifact/system:1")
+    artifact = push_artifact(
+        client, ref, {"system.yml": b"kernel: {}\n"}, "application/vnd.example.system"
+    )
+    key = keys["ed25519"]
+    sign_image(client, ref, key)
+    result = verify_image(client, ref, [key.public_key])
+    assert (result.digest, result.format) == (artifact.digest, SignatureFormat.SIGSTORE_BUNDLE)

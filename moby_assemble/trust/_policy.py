@@ -153,7 +153,7 @@ class TrustPolicy:
         formats: Iterable[SignatureFormat | str] = ALL_FORMATS,
     ) -> TrustPolicy:
         """A copy with one more rule at the end (earlier rules keep precedence)."""
-        rule = TrustRule(pattern, tuple(keys), tuple(SignatureFormat(f) for f in formats))
+        rule = TrustRule(pattern, tuple(keys), tuple(formats))
         return attrs.evolve(self, rules=(*self.rules, rule))
 
     def rule_for(self, ref: ImageReference | str) -> TrustRule | None:

@@ -197,3 +197,8 @@ def test_bad_policy_data_is_a_config_error_with_the_field_path(
     with pytest.raises(ConfigError, match=message) as err:
         TrustPolicy.from_mapping(data, base_dir=tmp_path)
     assert err.value.path == path
+
+
+def test_with_rule_reports_an_unknown_format_as_a_config_error(pub: PrivateKey) -> None:
+    with pytest.raises(ConfigError, match="unknown signature format"):
+        TrustPolicy().with_rule("r.io/*", [pub.public_key], formats=["cosign-v9"])

@@ -123,9 +123,10 @@ class OutputFormat(Protocol):
     ) -> tuple[Path, ...]:
         """Write the output for ``bundle`` into ``directory``; return the paths written.
 
-        The output appears whole or not at all. ``options`` are keyword options, those
-        named in :attr:`options` (:func:`~moby_assemble.outputs.write_formats` passes each
-        format only its own).
+        The output appears whole or not at all. ``options`` are keyword options: those
+        named in :attr:`options` are used, any other is ignored, so one set of options can
+        be handed to several formats (:func:`~moby_assemble.outputs.write_formats` checks
+        that each option is understood by at least one of the formats written).
 
         Raises:
             OutputError: the output cannot be made (naming the format and the file).

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import gzip
+import hashlib
 import json
+import os
 import shutil
 import subprocess
 from pathlib import Path
@@ -154,3 +156,29 @@ def test_docker_output_is_the_root_tar_plus_dockerfile(bundle: Bundle, tmp_path:
         expected = [(e.name, e.type, e.pax) for e in read_tar(f)]
     assert entries[:-1] == expected, "LINUXKIT.* records travel along"
     assert entries[-1][:2] == ("Dockerfile", EntryType.FILE)
+
+
+def _digests(paths: list[Path]) -> dict[str, str]:
+    out = {}
+    for path in paths:
+        files = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
+        for file in files:
+            out[str(file.relative_to(path.parent))] = hashlib.sha256(file.read_bytes()).hexdigest()
+    return out
+
+
+def test_two_assemblies_in_different_caches_give_identical_outputs(
+    system: System, system_file: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("SOURCE_DATE_EPOCH", raising=False)
+    results = []
+    for run in ("monday", "tuesday"):
+        with Assembler(tmp_path / run / "cache", platform="linux/amd64") as asm:
+            bundle = asm.assemble(system)
+        written = bundle.write(tmp_path / run / "out", LOCAL_FORMATS, name="demo")
+        results.append(_digests([p for paths in written.values() for p in paths]))
+        # Another day: the configuration's files (a `source` among them) are touched.
+        for path in system_file.parent.rglob("*"):
+            os.utime(path, (1_900_000_000, 1_900_000_000))
+    assert results[0] == results[1]
+    assert len(results[0]) >= len(LOCAL_FORMATS) + 4, "the oci-layout blobs are compared too"

@@ -21,8 +21,7 @@ from typing import TYPE_CHECKING
 
 from .._errors import PlatformError
 from .._lock import Lock, LockedImage, image_locations, system_checksum
-from ..registry import ImageReference, Manifest
-from ..store._layout import MAX_DOCUMENT_SIZE
+from ..registry import DEFAULT_MAX_MANIFEST_SIZE, ImageReference, Manifest
 
 if TYPE_CHECKING:
     from .._model import System
@@ -38,7 +37,7 @@ _MAX_NESTING = 4
 
 def _stored(store: Store, digest: str, what: str) -> Manifest:
     return Manifest.parse(
-        store.read_blob(digest, max_size=MAX_DOCUMENT_SIZE), digest=digest, reference=what
+        store.read_blob(digest, max_size=DEFAULT_MAX_MANIFEST_SIZE), digest=digest, reference=what
     )
 
 

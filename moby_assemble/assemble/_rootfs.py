@@ -24,7 +24,8 @@ the root filesystem:
   ``proc/``, ``sys/`` are created (in that order, after the image) when the image lacks them;
   the image's own get the build time as mtime.
 
-Every other entry keeps its metadata, including its mtime (pinned images give the same bytes).
+Hard links to a dropped or replaced path are dropped too (they would dangle). Every other
+entry keeps its metadata, including its mtime (pinned images give the same bytes).
 Generated entries get the build's ``SOURCE_DATE_EPOCH``.
 
 Example::
@@ -37,6 +38,7 @@ Example::
 
 from __future__ import annotations
 
+import logging
 import shutil
 import tempfile
 from collections.abc import Iterable
@@ -80,6 +82,8 @@ APK_DB = "lib/apk/db/installed"
 #: ``LINUXKIT.source`` of the merged apk database.
 APK_SOURCE = "LINUXKIT.apkinit"
 
+logger = logging.getLogger("moby_assemble.assemble")
+
 _D, _F, _L = EntryType.DIRECTORY, EntryType.FILE, EntryType.SYMLINK
 _EXCLUDE = frozenset({".dockerenv", "Dockerfile", "dev/console", "etc/hostname"})
 _EXCLUDE_UNLESS_DIR = frozenset({"dev/pts", "dev/shm"})
@@ -98,6 +102,8 @@ _TOUCH: tuple[tuple[str, EntryType, int, str], ...] = (
     ("sys", _D, 0o755, ""),
 )
 _TOUCH_DIRS = frozenset(name for name, kind, _, _ in _TOUCH if kind is _D)
+_L_HARD = EntryType.HARDLINK
+_NOT_COPIED = _EXCLUDE | _REPLACED | _EXCLUDE_UNLESS_DIR
 
 
 def _parents(name: str) -> list[str]:
@@ -317,6 +323,11 @@ def copy_image(
         if name in _EXCLUDE or name in _REPLACED:
             continue
         if name in _EXCLUDE_UNLESS_DIR and kind is not _D:
+            continue
+        if kind is _L_HARD and entry.linkname in _NOT_COPIED:
+            # Its target was dropped or is written later with other content: the link would
+            # dangle (or hard-link to a file that does not exist yet) when unpacked.
+            logger.debug("%s: dropping hard link %s to %s", location, name, entry.linkname)
             continue
         if name in _TOUCH_DIRS:
             if kind is _D:

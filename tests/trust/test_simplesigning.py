@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import base64
 import json
+import subprocess
 from collections.abc import Sequence
+from typing import Any
 
 import httpx
 import pytest
@@ -67,13 +69,13 @@ def test_a_simple_signing_signature_verifies_with_each_key_type(
     )
 
 
-def fetch_sig_manifest(registry: LocalRegistry, ref: ImageReference, digest: str) -> dict:  # type: ignore[type-arg]
+def fetch_sig_manifest(registry: LocalRegistry, ref: ImageReference, digest: str) -> Any:
     response = httpx.get(
         f"{registry.url}/v2/{ref.repository}/manifests/{signature_tag(digest)}",
         headers={"Accept": MediaType.OCI_MANIFEST},
     )
     assert response.status_code == 200, response.text
-    return response.json()  # type: ignore[no-any-return]
+    return response.json()
 
 
 def test_the_signature_image_has_cosigns_layout_and_p384_signs_over_sha256(
@@ -262,3 +264,19 @@ def test_an_image_without_a_sig_tag_is_unsigned(
     ref, _ = push_image()
     with pytest.raises(SignatureError, match=r"no simple-signing signatures .*\.sig does not"):
         verify_image(client, ref, [keys["ecdsa-p256"].public_key], formats=SIMPLE_ONLY)
+
+
+def test_skopeo_reads_the_signature_image_as_a_valid_image(
+    keys: dict[str, PrivateKey], client: RegistryClient, push_image: PushImage
+) -> None:
+    ref, desc = push_image()
+    sig = sign_simple_signing(client, ref, desc.digest, keys["ecdsa-p256"])
+    target = f"docker://{ref.name}:{signature_tag(desc.digest)}"
+    out = subprocess.run(
+        ["skopeo", "inspect", "--tls-verify=false", target],
+        check=True, capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    info = json.loads(out.stdout)
+    assert info["Digest"] == sig.digest
+    assert info["Layers"] == [layer["digest"] for layer in json.loads(
+        client.get_manifest(ref.with_digest(sig.digest)).data)["layers"]]  # fmt: skip

@@ -31,7 +31,7 @@ from .._errors import OutputError
 from ..layers import TarEntry, TarWriter
 from ._atomic import AtomicOutput
 from ._format import BundleView
-from ._initrd import COMPRESSIONS, write_initrd
+from ._initrd import check_compression, write_initrd
 
 __all__ = ["KernelInitrdFormat", "TarKernelInitrdFormat", "open_kernel"]
 
@@ -54,14 +54,6 @@ def open_kernel(bundle: BundleView, format: str) -> tuple[BinaryIO, int]:
         return io.BytesIO(kernel), len(kernel)
     f = open(kernel, "rb")  # noqa: SIM115 - returned to the caller, who closes it
     return f, os.fstat(f.fileno()).st_size
-
-
-def _check_compression(compression: str, format: str) -> None:
-    if compression not in COMPRESSIONS:
-        raise OutputError(
-            f"{format}: unknown compression {compression!r} (use one of {', '.join(COMPRESSIONS)})",
-            format=format,
-        )
 
 
 def _cmdline(bundle: BundleView) -> bytes:
@@ -92,7 +84,7 @@ class KernelInitrdFormat:
         compression_level: int | None = None,
         **_other_formats_options: Any,
     ) -> tuple[Path, ...]:
-        _check_compression(compression, self.name)
+        check_compression(compression, self.name)
         kernel, _ = open_kernel(bundle, self.name)
         with kernel, AtomicOutput(directory, format=self.name) as out:
             with out.open(f"{name}-kernel") as f:
@@ -135,7 +127,7 @@ class TarKernelInitrdFormat:
         compression_level: int | None = None,
         **_other_formats_options: Any,
     ) -> tuple[Path, ...]:
-        _check_compression(compression, self.name)
+        check_compression(compression, self.name)
         kernel, kernel_size = open_kernel(bundle, self.name)
         mtime = bundle.source_date_epoch
         with kernel, AtomicOutput(directory, format=self.name) as out:

@@ -45,7 +45,14 @@ from .._errors import OutputError
 from ..layers import EntryType, TarEntry, read_tar
 from ._cpio import CpioWriter
 
-__all__ = ["COMPRESSIONS", "Compression", "initrd_compressor", "write_cpio", "write_initrd"]
+__all__ = [
+    "COMPRESSIONS",
+    "Compression",
+    "check_compression",
+    "initrd_compressor",
+    "write_cpio",
+    "write_initrd",
+]
 
 Compression = Literal["gzip", "zstd", "none"]
 #: The compressions an initrd can have.
@@ -211,6 +218,16 @@ def write_cpio(
         converter.close()
 
 
+def check_compression(compression: str, format: str = "kernel+initrd") -> None:
+    """Raise :class:`OutputError` unless ``compression`` is one of :data:`COMPRESSIONS`."""
+    if compression not in COMPRESSIONS:
+        raise OutputError(
+            f"{format}: unknown initrd compression {compression!r} "
+            f"(use one of {', '.join(COMPRESSIONS)})",
+            format=format,
+        )
+
+
 @contextmanager
 def initrd_compressor(
     out: BinaryIO, compression: str = "gzip", level: int | None = None
@@ -239,13 +256,9 @@ def initrd_compressor(
         cctx = zstandard.ZstdCompressor(level=_ZSTD_LEVEL if level is None else level, threads=0)
         with cctx.stream_writer(out, closefd=False) as zw:
             yield zw
-    elif compression == "none":
-        yield out
     else:
-        raise OutputError(
-            f"unknown initrd compression {compression!r} (use one of {', '.join(COMPRESSIONS)})",
-            format="kernel+initrd",
-        )
+        check_compression(compression)
+        yield out
 
 
 def write_initrd(
@@ -264,11 +277,7 @@ def write_initrd(
     Raises:
         OutputError: see :func:`write_cpio`; an unknown compression.
     """
-    if compression not in COMPRESSIONS:
-        raise OutputError(
-            f"unknown initrd compression {compression!r} (use one of {', '.join(COMPRESSIONS)})",
-            format=format,
-        )
+    check_compression(compression, format)
     if ucode is not None:
         with open(ucode, "rb") as u:
             shutil.copyfileobj(u, out, _CHUNK)

@@ -25,13 +25,14 @@ Example::
 
 from __future__ import annotations
 
+import abc
 import datetime
 import gzip
 import hashlib
 import json
 import os
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import IO, Any
 
@@ -59,7 +60,8 @@ def _json(obj: Any) -> bytes:
     return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
 
 
-def _timestamp(epoch: int) -> str:
+def rfc3339(epoch: int) -> str:
+    """``epoch`` as an RFC 3339 UTC time (``1970-01-01T00:00:00Z``), as OCI documents want."""
     when = datetime.datetime.fromtimestamp(epoch, datetime.UTC)
     return when.strftime("%Y-%m-%dT%H:%M:%SZ")
 
@@ -133,7 +135,7 @@ def write_system_image(
             diff.update(chunk)
             gz.write(chunk)
     layer = Descriptor(MediaType.OCI_LAYER_GZIP, f"sha256:{hashing.hash.hexdigest()}", hashing.size)
-    created = _timestamp(bundle.source_date_epoch)
+    created = rfc3339(bundle.source_date_epoch)
     platform = bundle.platform.to_json()
     config_doc = {
         **platform,
@@ -164,7 +166,46 @@ def _blob_name(digest: str) -> str:
     return f"blobs/{algorithm}/{hexdigest}"
 
 
-class OciLayoutFormat:
+class _SystemImageFormat(abc.ABC):
+    """What the two image formats share: options, and building the image in ``out``."""
+
+    name = ""
+    streamable = False
+    options = frozenset({"tag", "entrypoint", "compression_level"})
+
+    def write(
+        self,
+        bundle: BundleView,
+        directory: str | os.PathLike[str],
+        name: str,
+        *,
+        tag: str = "latest",
+        entrypoint: Sequence[str] = DEFAULT_ENTRYPOINT,
+        compression_level: int | None = None,
+        **_other_formats_options: Any,
+    ) -> tuple[Path, ...]:
+        def build(layer_out: IO[bytes]) -> SystemImage:
+            return write_system_image(
+                bundle,
+                layer_out,
+                tag=tag,
+                entrypoint=entrypoint,
+                compression_level=compression_level,
+                format=self.name,
+            )
+
+        with AtomicOutput(directory, format=self.name) as out:
+            self._write(out, name, build, bundle.source_date_epoch)
+        return out.paths
+
+    @abc.abstractmethod
+    def _write(
+        self, out: AtomicOutput, name: str, build: Callable[[IO[bytes]], SystemImage], mtime: int
+    ) -> None:
+        """Put the image (``build(layer_stream)`` writes the layer) into ``out``."""
+
+
+class OciLayoutFormat(_SystemImageFormat):
     """``oci-layout``: ``<name>.oci/``, the system as an OCI image layout directory.
 
     Options:
@@ -176,42 +217,23 @@ class OciLayoutFormat:
     name = "oci-layout"
     description = "the system as a runnable OCI image, in an OCI layout directory"
     files = ("{name}.oci",)
-    streamable = False
-    options = frozenset({"tag", "entrypoint", "compression_level"})
 
-    def write(
-        self,
-        bundle: BundleView,
-        directory: str | os.PathLike[str],
-        name: str,
-        *,
-        tag: str = "latest",
-        entrypoint: Sequence[str] = DEFAULT_ENTRYPOINT,
-        compression_level: int | None = None,
-        **_other_formats_options: Any,
-    ) -> tuple[Path, ...]:
-        with AtomicOutput(directory, format=self.name) as out:
-            root = out.mkdir(f"{name}.oci")
-            blobs = root / "blobs" / "sha256"
-            blobs.mkdir(parents=True)
-            with tempfile.NamedTemporaryFile(dir=blobs, prefix=".layer-", delete=False) as f:
-                image = write_system_image(
-                    bundle,
-                    f,
-                    tag=tag,
-                    entrypoint=entrypoint,
-                    compression_level=compression_level,
-                    format=self.name,
-                )
-            os.rename(f.name, root / _blob_name(image.layer.digest))
-            for digest, data in image.blobs():
-                (root / _blob_name(digest)).write_bytes(data)
-            (root / "index.json").write_bytes(image.index)
-            (root / "oci-layout").write_bytes(_LAYOUT)
-        return out.paths
+    def _write(
+        self, out: AtomicOutput, name: str, build: Callable[[IO[bytes]], SystemImage], mtime: int
+    ) -> None:
+        root = out.mkdir(f"{name}.oci")
+        blobs = root / "blobs" / "sha256"
+        blobs.mkdir(parents=True)
+        with tempfile.NamedTemporaryFile(dir=blobs, prefix=".layer-", delete=False) as f:
+            image = build(f)
+        os.rename(f.name, root / _blob_name(image.layer.digest))
+        for digest, data in image.blobs():
+            (root / _blob_name(digest)).write_bytes(data)
+        (root / "index.json").write_bytes(image.index)
+        (root / "oci-layout").write_bytes(_LAYOUT)
 
 
-class OciArchiveFormat:
+class OciArchiveFormat(_SystemImageFormat):
     """``oci-archive``: ``<name>.oci.tar``, the OCI image layout as one tar.
 
     Options: as for ``oci-layout``.
@@ -220,43 +242,23 @@ class OciArchiveFormat:
     name = "oci-archive"
     description = "the system as a runnable OCI image, in an OCI layout tar archive"
     files = ("{name}.oci.tar",)
-    streamable = False
-    options = frozenset({"tag", "entrypoint", "compression_level"})
 
-    def write(
-        self,
-        bundle: BundleView,
-        directory: str | os.PathLike[str],
-        name: str,
-        *,
-        tag: str = "latest",
-        entrypoint: Sequence[str] = DEFAULT_ENTRYPOINT,
-        compression_level: int | None = None,
-        **_other_formats_options: Any,
-    ) -> tuple[Path, ...]:
-        mtime = bundle.source_date_epoch
-        with AtomicOutput(directory, format=self.name) as out:
-            target = out.path(f"{name}.oci.tar")
-            # A tar header needs the layer's size first: compress into an unnamed temp file.
-            with tempfile.TemporaryFile(dir=target.parent) as layer:
-                image = write_system_image(
-                    bundle,
-                    layer,
-                    tag=tag,
-                    entrypoint=entrypoint,
-                    compression_level=compression_level,
-                    format=self.name,
-                )
-                layer.seek(0)
-                with open(target, "wb") as f, TarWriter(f) as tw:
-                    for dirname in ("blobs", "blobs/sha256"):
-                        tw.add(TarEntry(dirname, EntryType.DIRECTORY, mtime=mtime))
-                    small = dict(image.blobs())
-                    for digest in sorted([*small, image.layer.digest]):
-                        data = small.get(digest)
-                        size = image.layer.size if data is None else len(data)
-                        entry = TarEntry(_blob_name(digest), size=size, mtime=mtime)
-                        tw.add(entry, layer if data is None else data)
-                    tw.add(TarEntry("index.json", size=len(image.index), mtime=mtime), image.index)
-                    tw.add(TarEntry("oci-layout", size=len(_LAYOUT), mtime=mtime), _LAYOUT)
-        return out.paths
+    def _write(
+        self, out: AtomicOutput, name: str, build: Callable[[IO[bytes]], SystemImage], mtime: int
+    ) -> None:
+        target = out.path(f"{name}.oci.tar")
+        # A tar header needs the layer's size first: compress into an unnamed temp file.
+        with tempfile.TemporaryFile(dir=target.parent) as layer:
+            image = build(layer)
+            layer.seek(0)
+            with open(target, "wb") as f, TarWriter(f) as tw:
+                for dirname in ("blobs", "blobs/sha256"):
+                    tw.add(TarEntry(dirname, EntryType.DIRECTORY, mtime=mtime))
+                small = dict(image.blobs())
+                for digest in sorted([*small, image.layer.digest]):
+                    data = small.get(digest)
+                    size = image.layer.size if data is None else len(data)
+                    entry = TarEntry(_blob_name(digest), size=size, mtime=mtime)
+                    tw.add(entry, layer if data is None else data)
+                tw.add(TarEntry("index.json", size=len(image.index), mtime=mtime), image.index)
+                tw.add(TarEntry("oci-layout", size=len(_LAYOUT), mtime=mtime), _LAYOUT)

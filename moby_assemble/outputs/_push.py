@@ -28,7 +28,6 @@ Example::
 
 from __future__ import annotations
 
-import datetime
 import hashlib
 import json
 import os
@@ -46,6 +45,7 @@ from ..registry._push import ORAS_TITLE, push_blob, push_bytes, push_manifest
 from ._atomic import AtomicOutput, check_output_name
 from ._boot import KernelInitrdFormat
 from ._format import BundleView
+from ._oci_image import rfc3339
 
 __all__ = [
     "CMDLINE_MEDIA_TYPE",
@@ -154,14 +154,13 @@ def push_system(
         desc = _file_descriptor(Path(path), media_type)
         push_blob(client, target, desc, _opener(Path(path)))
         layers.append(desc.to_json())
-    stamp = datetime.datetime.fromtimestamp(created, datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
     doc: dict[str, Any] = {
         "schemaVersion": 2,
         "mediaType": MediaType.OCI_MANIFEST,
         "artifactType": SYSTEM_ARTIFACT_TYPE,
         "config": attrs.evolve(EMPTY_DESCRIPTOR, data=None).to_json(),
         "layers": layers,
-        "annotations": {_CREATED: stamp, **dict(annotations or {})},
+        "annotations": {_CREATED: rfc3339(created), **dict(annotations or {})},
     }
     data = json.dumps(doc, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
     return push_manifest(client, target, data, MediaType.OCI_MANIFEST)

@@ -22,6 +22,7 @@ PUBLIC_MODULES = [
     "moby_assemble.runtime_spec",
     "moby_assemble.store",
     "moby_assemble.testing",
+    "moby_assemble.trust",
 ]
 
 

@@ -4,14 +4,13 @@ The artifact is what ``oras push`` would make of the ``kernel+initrd`` files: an
 manifest with ``artifactType`` :data:`SYSTEM_ARTIFACT_TYPE`, the empty config, and one layer
 per boot file, each annotated with its file name (``org.opencontainers.image.title``):
 
-==================== ============================================= ==========================
-layer title          media type                                    content
-==================== ============================================= ==========================
-``<name>-kernel``    ``application/vnd.mobyproject.system.kernel.v1`` the kernel binary
-``<name>-initrd.img`` ``application/vnd.mobyproject.system.initrd.v1+gzip`` (``+zstd``)
-                                                                   microcode + cpio, as booted
-``<name>-cmdline``   ``application/vnd.mobyproject.system.cmdline.v1`` the command line
-==================== ============================================= ==========================
+- ``<name>-kernel``: the kernel binary, media type
+  ``application/vnd.mobyproject.system.kernel.v1``;
+- ``<name>-initrd.img``: the initrd as booted (microcode, then the compressed cpio),
+  ``application/vnd.mobyproject.system.initrd.v1+gzip`` (``+zstd``; no suffix when
+  uncompressed);
+- ``<name>-cmdline``: the kernel command line,
+  ``application/vnd.mobyproject.system.cmdline.v1``.
 
 So ``oras pull <ref>`` yields exactly the files of the ``kernel+initrd`` output, and
 :func:`pull_system` gets them back for booting, choosing each by media type. Blobs stream

@@ -6,6 +6,8 @@ All classes are frozen attrs values, hashable and compared by content. Container
 
 from __future__ import annotations
 
+import os
+
 import enum
 import re
 from typing import Any
@@ -264,6 +266,11 @@ class File:
     gid: int | str | None = attrs.field(
         default=None, kw_only=True, validator=v_optional(check_id), metadata=meta("gid", "id")
     )
+    #: The directory a relative ``source`` is read from (the YAML file's directory when loaded
+    #: from a file; ``None`` means the current directory at assembly time). Not part of the
+    #: value's identity and never written out, so systems loaded from two checkouts compare
+    #: equal and the ``metadata`` files they produce carry no build-machine paths.
+    base_dir: str | None = attrs.field(default=None, kw_only=True, eq=False, repr=False)
 
     def __attrs_post_init__(self) -> None:
         if not self.path.strip("/"):
@@ -279,6 +286,16 @@ class File:
         if self.metadata is not None and self.metadata not in _METADATA_FORMATS:
             fail("metadata", f"metadata format must be 'yaml' or 'json', not {self.metadata!r}")
 
+    def source_path(self) -> str | None:
+        """Where ``source`` is read from: ``~`` expanded, a relative path joined to
+        :attr:`base_dir` (or left relative to the current directory when there is none)."""
+        if self.source is None:
+            return None
+        path = os.path.expanduser(self.source)
+        if self.base_dir is not None and not os.path.isabs(path):
+            path = os.path.normpath(os.path.join(self.base_dir, path))
+        return path
+
     @property
     def kind(self) -> str:
         """``directory``, ``symlink`` or ``file``."""
@@ -289,6 +306,8 @@ class File:
     def __repr__(self) -> str:
         parts = [repr(self.path)]
         for f in attrs.fields(File)[1:]:
+            if "key" not in f.metadata:
+                continue
             value = getattr(self, f.name)
             if value is None or value is False:
                 continue

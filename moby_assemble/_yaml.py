@@ -288,12 +288,13 @@ def _check_trust(data: Any) -> None:
 
 
 def _resolve_source(file: File, base_dir: str | os.PathLike[str] | None) -> File:
-    source = file.source
-    if base_dir is None or source is None or os.path.isabs(source) or source.startswith("~"):
+    # Keep ``source`` as written (so ``to_yaml()`` and ``metadata`` files stay free of
+    # build-machine paths) and remember where a relative one is read from.
+    if base_dir is None or file.source is None:
         return file
     import attrs
 
-    return attrs.evolve(file, source=os.path.normpath(os.path.join(base_dir, source)))
+    return attrs.evolve(file, base_dir=os.fspath(base_dir))
 
 
 def system_from_dict(

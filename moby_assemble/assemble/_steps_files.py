@@ -93,8 +93,8 @@ def _metadata(ctx: BuildContext, kind: str) -> bytes:
 
 
 def _open_source(file: File, index: int) -> IO[bytes] | None:
-    assert file.source is not None
-    source = os.path.expanduser(file.source)
+    source = file.source_path()
+    assert source is not None
     try:
         f = open(source, "rb")  # noqa: SIM115 (the caller closes it)
     except OSError as e:

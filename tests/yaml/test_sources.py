@@ -19,11 +19,30 @@ def test_relative_file_sources_resolve_against_the_yaml_directory(tmp_path: Path
         "  - path: etc/b\n    source: /abs/b\n  - path: etc/c\n    source: ~/c\n"
     )
     s = System.from_yaml(conf / "s.yml")
-    assert [f.source for f in s.files] == [str(conf / "data" / "a.txt"), "/abs/b", "~/c"]
+    assert [f.source_path() for f in s.files] == [
+        str(conf / "data" / "a.txt"),
+        "/abs/b",
+        str(Path("~/c").expanduser()),
+    ]
+    # what was written is kept, so output YAML and metadata files carry no host paths
+    assert [f.source for f in s.files] == ["data/a.txt", "/abs/b", "~/c"]
+    assert "source: data/a.txt" in s.to_yaml()
     assert System.from_yaml(str(conf / "s.yml")) == s  # a str path works too
-    # text has no directory: the source stays as written
+    # text has no directory: the source is relative to the current directory
     text = System.from_yaml("files:\n  - path: etc/a\n    source: data/a.txt\n")
-    assert text.files[0].source == "data/a.txt"
+    assert text.files[0].source_path() == "data/a.txt"
+
+
+def test_systems_loaded_from_two_checkouts_are_equal(tmp_path: Path) -> None:
+    body = "files:\n  - path: etc/a\n    source: data/a.txt\n"
+    for d in ("one", "two"):
+        (tmp_path / d).mkdir()
+        (tmp_path / d / "s.yml").write_text(body)
+    one = System.from_yaml(tmp_path / "one" / "s.yml")
+    two = System.from_yaml(tmp_path / "two" / "s.yml")
+    assert one == two
+    assert hash(one) == hash(two)
+    assert one.files[0].source_path() != two.files[0].source_path()
 
 
 def test_yaml_output_is_linuxkit_shaped() -> None:

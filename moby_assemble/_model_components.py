@@ -6,9 +6,8 @@ All classes are frozen attrs values, hashable and compared by content. Container
 
 from __future__ import annotations
 
-import os
-
 import enum
+import os
 import re
 from typing import Any
 

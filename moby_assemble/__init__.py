@@ -24,6 +24,7 @@ from ._errors import (
     StoreError,
     UnsupportedError,
 )
+from ._lock import Lock, LockedImage
 from ._model import (
     BindNS,
     Container,
@@ -46,11 +47,30 @@ from ._model import (
 from ._oci import Descriptor, MediaType
 from ._platform import Platform
 from ._version import __version__
+from .assemble import (
+    Assembler,
+    AssemblyEvent,
+    AssemblyFinished,
+    Bundle,
+    BundleContainer,
+    ImageCopied,
+    ImageFlattened,
+    ImageReused,
+    StepFailed,
+    StepFinished,
+    StepStarted,
+)
+from .outputs import OutputFormat, available_formats, register_format
 from .registry import ImageReference
 
 __all__ = [
+    "Assembler",
+    "AssemblyEvent",
+    "AssemblyFinished",
     "AuthenticationError",
     "BindNS",
+    "Bundle",
+    "BundleContainer",
     "ConfigError",
     "Container",
     "Descriptor",
@@ -59,22 +79,28 @@ __all__ = [
     "FrozenDict",
     "IDMapping",
     "ImageConfig",
+    "ImageCopied",
+    "ImageFlattened",
     "ImageReference",
     "ImageReferenceError",
+    "ImageReused",
     "InitImage",
     "IntegrityError",
     "Interface",
     "JSONObject",
     "Kernel",
     "LayerError",
+    "Lock",
     "LockError",
     "LockMismatchError",
+    "LockedImage",
     "MediaType",
     "MobyAssembleError",
     "Mount",
     "NotFoundError",
     "OfflineError",
     "OutputError",
+    "OutputFormat",
     "PermissionDeniedError",
     "Platform",
     "PlatformError",
@@ -85,9 +111,14 @@ __all__ = [
     "Runtime",
     "SignatureError",
     "Stage",
+    "StepFailed",
+    "StepFinished",
+    "StepStarted",
     "StoreError",
     "System",
     "UnsupportedError",
     "Volume",
     "__version__",
+    "available_formats",
+    "register_format",
 ]

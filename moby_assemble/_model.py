@@ -36,6 +36,8 @@ from ._platform import Platform
 if TYPE_CHECKING:
     from pathlib import Path
 
+    from ._lock import Lock
+
 __all__ = [
     "IMAGE_CONFIG_FIELDS",
     "BindNS",
@@ -592,6 +594,17 @@ class System:
         return system_from_toml(*sources, platform=platform)
 
     # -- display ------------------------------------------------------------------------------
+
+    def pinned(self, lock: Lock) -> System:
+        """The same system with every image pinned to the lock's digest
+        (``name:tag@sha256:…``).
+
+        Raises:
+            LockMismatchError: the lock does not pin every image of this system.
+        """
+        from ._lock import pin_system
+
+        return pin_system(self, lock)
 
     def __repr__(self) -> str:
         parts = []

@@ -9,15 +9,17 @@ import pytest
 import moby_assemble
 
 
-def _isort_style(name: str) -> tuple[bool, int, str]:
-    """ruff's RUF022 order: CONSTANTS, then Classes, then functions; dunders last."""
+def _isort_style(name: str) -> tuple[int, str]:
+    """ruff's RUF022 order: CONSTANTS, then Classes, then everything else."""
     kind = 0 if name.isupper() else 1 if name[:1].isupper() else 2
-    return (name.startswith("__"), kind, name)
+    return (kind, name)
 
 
 PUBLIC_MODULES = [
     "moby_assemble",
+    "moby_assemble.assemble",
     "moby_assemble.layers",
+    "moby_assemble.outputs",
     "moby_assemble.registry",
     "moby_assemble.runtime_spec",
     "moby_assemble.store",

@@ -18,7 +18,7 @@ from typing import Any
 
 # Only light imports up to here: the launcher must start while this process is small
 # (see _launcher.py); moby_assemble and the benchmark modules come after.
-from ._measure import BenchError, Launcher
+from ._measure import BenchError, Launcher, remove_tree
 
 BENCHMARKS: dict[str, tuple[str, tuple[str, ...]]] = {
     # name: (module, images it needs)
@@ -94,7 +94,7 @@ def _run(
 
     from moby_assemble.testing import LocalRegistry
 
-    from ._context import Context, remove_tree
+    from ._context import Context
     from ._images import FULL, QUICK, ImageBuilder, push_image
     from ._report import Section, format_table
 
@@ -167,8 +167,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     finally:
         launcher.close()
         if not keep:
-            from ._context import remove_tree
-
             remove_tree(work)
     load_end = os.getloadavg()
     report["machine"]["loadavg_start"] = [round(x, 2) for x in load_start]

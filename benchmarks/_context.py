@@ -9,32 +9,19 @@ Example::
 from __future__ import annotations
 
 import os
-import shutil
-import stat
 from collections.abc import Callable, Mapping
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import attrs
 
-from ._images import BuiltImage, Scale
-from ._measure import Launcher
+from ._measure import Launcher, remove_tree
 
-__all__ = ["Context", "remove_tree"]
+if TYPE_CHECKING:
+    # Not at run time: the child steps import this module and must stay small.
+    from ._images import BuiltImage, Scale
 
-
-def remove_tree(path: Path) -> None:
-    """Delete a directory tree, even one ``umoci unpack --rootless`` left read-only."""
-
-    def make_writable(func: Callable[..., object], name: str, _exc: object) -> None:
-        parent = os.path.dirname(name)
-        os.chmod(parent, os.stat(parent).st_mode | stat.S_IRWXU)
-        if os.path.isdir(name) and not os.path.islink(name):
-            os.chmod(name, os.stat(name).st_mode | stat.S_IRWXU)
-        func(name)
-
-    if path.exists():
-        # onerror, not onexc: Python 3.11 is supported.
-        shutil.rmtree(path, onerror=make_writable)
+__all__ = ["Context"]
 
 
 @attrs.frozen

@@ -19,13 +19,15 @@ import json
 import os
 import tarfile
 import time
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
 from ._child import hwm_mib
-from ._context import Context
 from ._flatten import run_flatten, run_umoci
 from ._measure import Run, best
 from ._report import Row, Section, Target
+
+if TYPE_CHECKING:
+    from ._context import Context
 
 __all__ = ["read_step", "run", "tarfile_step"]
 

@@ -18,12 +18,14 @@ import functools
 import json
 import os
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ._child import hwm_mib
-from ._context import Context, remove_tree
-from ._measure import Run, best
+from ._measure import Run, best, remove_tree
 from ._report import Row, Section, Target
+
+if TYPE_CHECKING:
+    from ._context import Context
 
 __all__ = ["flatten_step", "run", "run_flatten", "run_umoci"]
 

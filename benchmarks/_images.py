@@ -99,7 +99,7 @@ class Scale:
     random_size: int
     extra_text_files: int
     extra_random_size: int
-    pull_repeat: int = 3
+    pull_repeat: int = 5
     repeat: int = 2
 
 

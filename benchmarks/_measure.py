@@ -19,6 +19,8 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
+import stat
 import subprocess
 import sys
 from collections.abc import Callable, Mapping, Sequence
@@ -28,7 +30,7 @@ from typing import IO, Any
 
 import attrs
 
-__all__ = ["BenchError", "Launcher", "Run", "best"]
+__all__ = ["BenchError", "Launcher", "Run", "best", "remove_tree"]
 
 _REPO = Path(__file__).resolve().parents[1]
 _LAUNCHER = Path(__file__).with_name("_launcher.py")
@@ -197,6 +199,21 @@ class Launcher:
     def floor(self) -> Run:
         """``/bin/true``: the smallest peak RSS a child can report here."""
         return self.run(["true"], label="floor")
+
+
+def remove_tree(path: Path) -> None:
+    """Delete a directory tree, even one ``umoci unpack --rootless`` left read-only."""
+
+    def make_writable(func: Callable[..., object], name: str, _exc: object) -> None:
+        parent = os.path.dirname(name)
+        os.chmod(parent, os.stat(parent).st_mode | stat.S_IRWXU)
+        if os.path.isdir(name) and not os.path.islink(name):
+            os.chmod(name, os.stat(name).st_mode | stat.S_IRWXU)
+        func(name)
+
+    if path.exists():
+        # onerror, not onexc: Python 3.11 is supported.
+        shutil.rmtree(path, onerror=make_writable)
 
 
 def _last_json(output: str) -> dict[str, Any]:

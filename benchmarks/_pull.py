@@ -14,12 +14,14 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ._child import hwm_mib
-from ._context import Context, remove_tree
-from ._measure import Run, best
+from ._measure import Run, best, remove_tree
 from ._report import Row, Section, Target
+
+if TYPE_CHECKING:
+    from ._context import Context
 
 __all__ = ["pull_step", "run"]
 

@@ -10,10 +10,14 @@ Target: < 100 MB (10^6 bytes).
 
 from __future__ import annotations
 
-from ._context import Context
+from typing import TYPE_CHECKING
+
 from ._flatten import run_flatten
 from ._measure import best
 from ._report import Row, Section, Target
+
+if TYPE_CHECKING:
+    from ._context import Context
 
 __all__ = ["run"]
 

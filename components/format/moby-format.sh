@@ -16,13 +16,14 @@ if [ ! -b "$dev" ]; then
 	echo "format: $dev is not a block device"
 	exit 1
 fi
-existing=$(blkid -o value -s TYPE "$dev" 2>/dev/null)
+existing=$(/sbin/blkid -o value -s TYPE "$dev" 2>/dev/null)
 if [ -n "$existing" ]; then
-	echo "format: $dev already has a $existing filesystem; leaving it alone"
+	echo "format: $dev already has a filesystem ($existing); leaving it alone"
 	exit 0
 fi
 echo "format: making an $fstype filesystem on $dev"
-if mke2fs -q -F -t "$fstype" ${label:+-L "$label"} "$dev"; then
+# Absolute paths: busybox sh would run its own (ext2-only) mke2fs applet otherwise.
+if /sbin/mke2fs -q -F -t "$fstype" ${label:+-L "$label"} "$dev"; then
 	echo "format: $dev formatted ($fstype)"
 else
 	status=$?

@@ -9,6 +9,8 @@
 # container exits, and for services at shutdown.
 
 MOBY_STATE=/run/moby-init
+# Where service output is copied (tests point it elsewhere).
+MOBY_CONSOLE=${MOBY_CONSOLE:-/dev/console}
 RUNC_ROOT=/run/runc
 US=$(printf '\037')
 
@@ -49,7 +51,7 @@ mount_one() {
 		mount ${type:+-t "$type"} ${rest:+-o "$rest"} "${src:-none}" "$dest" || return 1
 	fi
 	for p in $prop; do
-		mount -o "$p" "$dest" || return 1
+		mount --make-"$p" "$dest" || return 1
 	done
 	return 0
 }
@@ -112,7 +114,7 @@ run_to_completion() {
 # Copies a service's output to the console (prefixed with its name) and to /var/log/NAME.log.
 log_lines() {
 	while IFS= read -r line; do
-		echo "$1: $line" > /dev/console
+		echo "$1: $line" >> "$MOBY_CONSOLE"
 		echo "$line" >> "/var/log/$1.log"
 	done
 }

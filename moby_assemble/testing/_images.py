@@ -439,6 +439,9 @@ class Image:
         labels: image labels (``org.mobyproject.config`` …).
         media_types: ``"oci"`` or ``"docker"`` (schema 2; gzip layers only).
         annotations: manifest annotations.
+        sbom: an SPDX document (JSON object) for the predicate of the attestation that an
+            :class:`ImageIndex` with ``attestation=True`` attaches to this image (an empty
+            predicate without it).
     """
 
     layers: tuple[Layer, ...] = attrs.field(default=(), converter=_layers)
@@ -447,6 +450,7 @@ class Image:
     labels: Mapping[str, str] = attrs.field(factory=dict, hash=False)
     media_types: Literal["oci", "docker"] = "oci"
     annotations: Mapping[str, str] = attrs.field(factory=dict, hash=False)
+    sbom: Mapping[str, Any] | None = attrs.field(default=None, hash=False)
 
     @property
     def platform_value(self) -> Platform:
@@ -561,7 +565,7 @@ class ImageIndex:
             blobs.update(built.blobs)
             entries.append(built.descriptor.to_json())
             if self.attestation and isinstance(child, Image):
-                att = _attestation(built.descriptor)
+                att = _attestation(built.descriptor, child.sbom)
                 blobs.update(att.blobs)
                 entries.append(att.descriptor.to_json())
         media_type = (
@@ -575,15 +579,16 @@ class ImageIndex:
         return ImageSet(Descriptor.for_bytes(media_type, data), blobs)
 
 
-def _attestation(subject: Descriptor) -> ImageSet:
-    """An in-toto attestation manifest the way BuildKit attaches one to an image."""
+def _attestation(subject: Descriptor, sbom: Mapping[str, Any] | None = None) -> ImageSet:
+    """An in-toto attestation manifest the way BuildKit attaches one to an image, with
+    ``sbom`` (an SPDX document) as its predicate."""
     predicate = "https://spdx.dev/Document"
     statement = _json_bytes(
         {
             "_type": "https://in-toto.io/Statement/v0.1",
             "predicateType": predicate,
             "subject": [{"name": "image", "digest": {"sha256": subject.digest.split(":")[1]}}],
-            "predicate": {},
+            "predicate": dict(sbom) if sbom is not None else {},
         }
     )
     layer = Descriptor.for_bytes(

@@ -9,6 +9,8 @@ The low-level writers the boot output formats are made of:
 :func:`write_qcow2`        raw image -> qcow2 v3 (zero clusters not stored)
 :func:`write_vhd`          raw image -> fixed or dynamic VHD
 :func:`write_vmdk`         raw image -> streamOptimized VMDK
+:func:`write_squashfs`     root tar -> squashfs (``tar2sqfs``, squashfs-tools-ng)
+:func:`write_erofs`        root tar -> EROFS (``mkfs.erofs --tar``, erofs-utils 1.7+)
 =========================  ==================================================================
 
 Every writer is deterministic: timestamps come from an ``epoch`` argument
@@ -33,6 +35,7 @@ Example, an EFI system partition on a GPT disk, then as qcow2::
 .. versionadded:: 0.1
 """
 
+from ._erofs import EROFS_COMPRESSIONS, erofs_reads_tar, write_erofs
 from ._fat import FatFile, FatVolume, fat_size_for, write_fat
 from ._gpt import (
     GPT_BIOS_BOOT,
@@ -59,10 +62,12 @@ from ._mbr import (
     write_mbr,
 )
 from ._qcow2 import write_qcow2
+from ._squashfs import SQUASHFS_COMPRESSIONS, write_squashfs
 from ._vhd import vhd_geometry, write_vhd
 from ._vmdk import write_vmdk
 
 __all__ = [
+    "EROFS_COMPRESSIONS",
     "GPT_BIOS_BOOT",
     "GPT_ESP",
     "GPT_LEGACY_BIOS_BOOTABLE",
@@ -73,6 +78,7 @@ __all__ = [
     "MBR_FAT16_LBA",
     "MBR_FAT32_LBA",
     "MBR_LINUX",
+    "SQUASHFS_COMPRESSIONS",
     "FatFile",
     "FatVolume",
     "GptLayout",
@@ -81,14 +87,17 @@ __all__ = [
     "MbrPartition",
     "PlacedGptPartition",
     "PlacedMbrPartition",
+    "erofs_reads_tar",
     "fat_size_for",
     "plan_gpt",
     "plan_mbr",
     "vhd_geometry",
+    "write_erofs",
     "write_fat",
     "write_gpt",
     "write_mbr",
     "write_qcow2",
+    "write_squashfs",
     "write_vhd",
     "write_vmdk",
 ]

@@ -117,3 +117,38 @@ def raw_disk(tmp_path: Path, payload: Path) -> Path:
             f.write(rng.randbytes(512))
         write_gpt(f, layout)
     return path
+
+
+@pytest.fixture
+def system_tar(tmp_path: Path) -> Path:
+    """A small root tar written by the project's TarWriter: directories, files with owners
+    and setuid bits, a hard link, a symlink, device nodes, a FIFO and an xattr."""
+    from moby_assemble.layers import EntryType, TarEntry, TarWriter
+
+    items: list[tuple[TarEntry, bytes | None]] = [
+        (TarEntry("bin", EntryType.DIRECTORY, mode=0o755, mtime=1000), None),
+        (TarEntry("bin/busybox", size=500, mode=0o755, mtime=2000), b"#!busybox\n" * 50),
+        (TarEntry("bin/ls", EntryType.HARDLINK, linkname="bin/busybox", mtime=2000), None),
+        (TarEntry("bin/sh", EntryType.SYMLINK, mode=0o777, linkname="busybox", mtime=3000), None),
+        (TarEntry("dev", EntryType.DIRECTORY, mode=0o755, mtime=1000), None),
+        (TarEntry("dev/null", EntryType.CHAR_DEVICE, mode=0o666, devmajor=1, devminor=3), None),
+        (TarEntry("dev/sda", EntryType.BLOCK_DEVICE, mode=0o660, devmajor=8, devminor=0), None),
+        (TarEntry("dev/fifo", EntryType.FIFO, mode=0o600), None),
+        (TarEntry("etc", EntryType.DIRECTORY, mode=0o755, mtime=1000), None),
+        (TarEntry("etc/setuid", size=1, mode=0o4755, uid=7, gid=8, mtime=2000), b"x"),
+        (
+            TarEntry(
+                "etc/capable",
+                size=4,
+                mode=0o755,
+                mtime=2000,
+                pax=(("SCHILY.xattr.user.marker", "hello"),),
+            ),
+            b"caps",
+        ),
+    ]
+    path = tmp_path / "system.tar"
+    with open(path, "wb") as f, TarWriter(f) as writer:
+        for entry, data in items:
+            writer.add(entry, data)
+    return path

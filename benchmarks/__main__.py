@@ -55,7 +55,10 @@ def _parse(argv: Sequence[str] | None) -> argparse.Namespace:
         "--keep", action="store_true", help="keep the work directory and its images"
     )
     parser.add_argument(
-        "--profile", type=Path, metavar="DIR", help="also run our steps under cProfile into DIR"
+        "--profile",
+        type=Path,
+        metavar="DIR",
+        help="also run our steps under cProfile into DIR (main thread only)",
     )
     return parser.parse_args(argv)
 
@@ -156,7 +159,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     log = _logger()
     load_start = os.getloadavg()
     keep = args.keep or args.workdir is not None
-    work = args.workdir or Path(tempfile.mkdtemp(prefix="moby-bench-"))
+    work = (args.workdir or Path(tempfile.mkdtemp(prefix="moby-bench-"))).resolve()
     work.mkdir(parents=True, exist_ok=True)
     launcher = Launcher(work / "launcher")
     try:

@@ -4,7 +4,8 @@ Imports the step's module, runs it, and prints its result as one JSON line. A st
 times only its operation (``op_s``) and records the peak RSS it had before starting
 (``import_rss_mib``: the interpreter plus imports), so the process figures the launcher
 reports can be split into start-up and work. With ``"profile": PATH`` in the arguments
-the step runs under cProfile and the statistics are written to ``PATH``.
+the step runs under cProfile (main thread only: the pull's downloads run in worker
+threads, profile those with ``py-spy --threads``) and the statistics go to ``PATH``.
 
 Example (what the harness does)::
 
@@ -52,6 +53,10 @@ def main(argv: list[str]) -> int:
     profile_path = args.pop("profile", None)
     if profile_path:
         import cProfile
+
+        # Import outside the profile: attrs compiles classes at import time, which would
+        # otherwise top the list.
+        importlib.import_module("moby_assemble")
 
         profiler = cProfile.Profile()
         result = profiler.runcall(step, args)

@@ -12,6 +12,7 @@ processes (our interpreter start-up and imports included) is reported next to it
 
 from __future__ import annotations
 
+import statistics
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -98,6 +99,10 @@ def run(ctx: Context) -> Section:
     size = image.compressed_size
     op_ratio = b_ours.op_s / b_skopeo.wall_s
     process_ratio = best(ours, key=lambda r: r.wall_s).wall_s / b_skopeo.wall_s
+    # Medians too: on a shared machine one lucky run can decide a best-of.
+    median_ratio = statistics.median(r.op_s for r in ours) / statistics.median(
+        r.wall_s for r in skopeo
+    )
     return Section(
         "pull",
         f"cold pull of image {IMAGE} ({size / 1e6:.0f} MB gzip, {len(image.layers)} layers) "
@@ -106,7 +111,11 @@ def run(ctx: Context) -> Section:
             Row("ours (Puller)", b_ours, tuple(ours), size / b_ours.op_s / 1e6, "MB/s"),
             Row("skopeo copy", b_skopeo, tuple(skopeo), size / b_skopeo.wall_s / 1e6, "MB/s"),
         ),
-        ratios={"ours/skopeo (op)": op_ratio, "ours/skopeo (process)": process_ratio},
+        ratios={
+            "ours/skopeo (op)": op_ratio,
+            "ours/skopeo (op, medians)": median_ratio,
+            "ours/skopeo (process)": process_ratio,
+        },
         targets=(Target("pull time ours/skopeo", op_ratio, 1.0, unit="x"),),
         details={"image": image.to_json(), "reference": ref},
     )

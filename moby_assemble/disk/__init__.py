@@ -9,6 +9,7 @@ The low-level writers the boot output formats are made of:
 :func:`write_qcow2`        raw image -> qcow2 v3 (zero clusters not stored)
 :func:`write_vhd`          raw image -> fixed or dynamic VHD
 :func:`write_vmdk`         raw image -> streamOptimized VMDK
+:func:`write_iso`          ISO 9660 + Rock Ridge + Joliet, El Torito BIOS/EFI, hybrid (xorriso)
 :func:`write_squashfs`     root tar -> squashfs (``tar2sqfs``, squashfs-tools-ng)
 :func:`write_erofs`        root tar -> EROFS (``mkfs.erofs --tar``, erofs-utils 1.7+)
 =========================  ==================================================================
@@ -49,6 +50,7 @@ from ._gpt import (
     plan_gpt,
     write_gpt,
 )
+from ._iso import BiosBoot, EfiBoot, IsoFile, write_iso
 from ._mbr import (
     MBR_EFI,
     MBR_FAT12,
@@ -79,10 +81,13 @@ __all__ = [
     "MBR_FAT32_LBA",
     "MBR_LINUX",
     "SQUASHFS_COMPRESSIONS",
+    "BiosBoot",
+    "EfiBoot",
     "FatFile",
     "FatVolume",
     "GptLayout",
     "GptPartition",
+    "IsoFile",
     "MbrLayout",
     "MbrPartition",
     "PlacedGptPartition",
@@ -95,6 +100,7 @@ __all__ = [
     "write_erofs",
     "write_fat",
     "write_gpt",
+    "write_iso",
     "write_mbr",
     "write_qcow2",
     "write_squashfs",

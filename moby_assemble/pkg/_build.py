@@ -335,16 +335,16 @@ def build(
         A :class:`BuildResult` (digest, sizes, the packages used, step timings).
 
     Raises:
-        TypeError: none of ``store``, ``layout`` or ``push``, or both ``store`` and ``layout``.
-        ConfigError: the recipe is invalid, a package cannot be found, paths conflict.
+        ConfigError: none of ``store``, ``layout`` or ``push`` (or both ``store`` and
+            ``layout``), the recipe is invalid, a package cannot be found, paths conflict.
         LayerError: a package is corrupt or unsafe.
         IntegrityError: a download does not match apt's hash.
         RegistryError: the push failed.
     """
     if store is not None and layout is not None:
-        raise TypeError("give store or layout, not both")
+        raise ConfigError("give store or layout, not both", path="layout")
     if store is None and layout is None and push is None:
-        raise TypeError("nothing to write to: give store, layout or push")
+        raise ConfigError("nothing to write to: give store, layout or push", path="store")
     started = time.perf_counter()
     if not isinstance(recipe, Recipe):
         recipe = load_recipe(recipe)

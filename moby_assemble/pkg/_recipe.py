@@ -51,7 +51,7 @@ import re
 import tomllib
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any
 
 import attrs
 
@@ -59,6 +59,7 @@ from .._errors import ConfigError, PlatformError
 from .._model import ImageConfig, Role, Stage
 from .._model_codec import decode, encode
 from .._platform import Platform
+from ._strict import TableReader
 
 __all__ = [
     "FileSpec",
@@ -221,97 +222,7 @@ class Recipe:
 # Reading
 
 
-class _Reader:
-    """Strict typed access to one TOML table, with error paths."""
-
-    def __init__(self, data: Any, path: str, file: str | None) -> None:
-        self.file = file
-        self.path = path
-        if not isinstance(data, Mapping):
-            self.fail(path, f"expected a table, got {_type(data)}")
-        self.data: Mapping[str, Any] = data
-        self.used: set[str] = set()
-
-    def fail(self, path: str, message: str) -> NoReturn:
-        raise ConfigError(message, path=path, file=self.file)
-
-    def at(self, key: str) -> str:
-        return f"{self.path}.{key}" if self.path else key
-
-    def get(self, key: str) -> Any:
-        self.used.add(key)
-        return self.data.get(key)
-
-    def string(self, key: str, *, required: bool = False, default: str | None = None) -> str | None:
-        value = self.get(key)
-        if value is None:
-            if required:
-                self.fail(self.at(key), "missing required key")
-            return default
-        if not isinstance(value, str):
-            self.fail(self.at(key), f"expected a string, got {_type(value)}")
-        return value
-
-    def boolean(self, key: str, default: bool = False) -> bool:
-        value = self.get(key)
-        if value is None:
-            return default
-        if not isinstance(value, bool):
-            self.fail(self.at(key), f"expected true or false, got {_type(value)}")
-        return value
-
-    def integer(self, key: str, default: int = 0) -> int:
-        value = self.get(key)
-        if value is None:
-            return default
-        if not isinstance(value, int) or isinstance(value, bool) or value < 0:
-            self.fail(self.at(key), f"expected a non-negative integer, got {value!r}")
-        return value
-
-    def strings(self, key: str) -> tuple[str, ...] | None:
-        value = self.get(key)
-        if value is None:
-            return None
-        if not isinstance(value, list):
-            self.fail(self.at(key), f"expected a list of strings, got {_type(value)}")
-        for i, item in enumerate(value):
-            if not isinstance(item, str):
-                self.fail(f"{self.at(key)}[{i}]", f"expected a string, got {_type(item)}")
-        return tuple(value)
-
-    def tables(self, key: str) -> list[_Reader]:
-        value = self.get(key)
-        if value is None:
-            return []
-        if not isinstance(value, list):
-            self.fail(self.at(key), f"expected an array of tables ([[{key}]]), got {_type(value)}")
-        return [_Reader(item, f"{self.at(key)}[{i}]", self.file) for i, item in enumerate(value)]
-
-    def table(self, key: str) -> _Reader | None:
-        value = self.get(key)
-        if value is None:
-            return None
-        return _Reader(value, self.at(key), self.file)
-
-    def done(self) -> None:
-        for key in self.data:
-            if key not in self.used:
-                known = ", ".join(sorted(self.used))
-                self.fail(self.at(key), f"unknown key {key!r} (known here: {known})")
-
-
-def _type(value: Any) -> str:
-    return {
-        bool: "a boolean",
-        int: "an integer",
-        float: "a number",
-        str: "a string",
-        list: "a list",
-        dict: "a table",
-    }.get(type(value), type(value).__name__)
-
-
-def _relative_path(reader: _Reader, key: str, value: str) -> str:
+def _relative_path(reader: TableReader, key: str, value: str) -> str:
     """A clean relative path inside the image: no leading ``/``, no ``..``, no empty parts."""
     path = value.strip("/")
     parts = path.split("/")
@@ -320,14 +231,14 @@ def _relative_path(reader: _Reader, key: str, value: str) -> str:
     return path
 
 
-def _check_globs(reader: _Reader, key: str, globs: tuple[str, ...] | None) -> tuple[str, ...]:
+def _check_globs(reader: TableReader, key: str, globs: tuple[str, ...] | None) -> tuple[str, ...]:
     for i, pattern in enumerate(globs or ()):
         if not pattern.strip("/") or ".." in pattern.split("/"):
             reader.fail(f"{reader.at(key)}[{i}]", f"{pattern!r} is not a usable path glob")
     return tuple(p.strip("/") for p in globs or ())
 
 
-def _mode(reader: _Reader, key: str) -> int | None:
+def _mode(reader: TableReader, key: str) -> int | None:
     value = reader.get(key)
     if value is None:
         return None
@@ -338,7 +249,7 @@ def _mode(reader: _Reader, key: str) -> int | None:
     reader.fail(reader.at(key), f'expected an octal mode string like "0755", got {value!r}')
 
 
-def _package(reader: _Reader) -> PackageSpec:
+def _package(reader: TableReader) -> PackageSpec:
     name = reader.string("name", required=True)
     assert name is not None
     if not _DEB_NAME_RE.match(name):
@@ -358,7 +269,7 @@ def _package(reader: _Reader) -> PackageSpec:
     return spec
 
 
-def _file(reader: _Reader, directory: Path | None) -> FileSpec:
+def _file(reader: TableReader, directory: Path | None) -> FileSpec:
     path = _relative_path(reader, "path", reader.string("path", required=True) or "")
     source_text = reader.string("source")
     contents = reader.string("contents")
@@ -405,7 +316,7 @@ def _file(reader: _Reader, directory: Path | None) -> FileSpec:
     return spec
 
 
-def _symlinks(reader: _Reader) -> list[FileSpec]:
+def _symlinks(reader: TableReader) -> list[FileSpec]:
     target = reader.string("target", required=True)
     paths = reader.strings("paths")
     if not target:
@@ -422,7 +333,7 @@ def _symlinks(reader: _Reader) -> list[FileSpec]:
     return out
 
 
-def _image(reader: _Reader | None) -> ImageSettings:
+def _image(reader: TableReader | None) -> ImageSettings:
     if reader is None:
         return ImageSettings()
     labels_reader = reader.table("labels")
@@ -452,7 +363,7 @@ def _image(reader: _Reader | None) -> ImageSettings:
     return settings
 
 
-def _platforms(reader: _Reader) -> tuple[Platform, ...]:
+def _platforms(reader: TableReader) -> tuple[Platform, ...]:
     values = reader.strings("platforms")
     if values is None:
         return (Platform("linux", "amd64"),)
@@ -470,7 +381,7 @@ def _platforms(reader: _Reader) -> tuple[Platform, ...]:
     return tuple(sorted(out))
 
 
-def _role_and_stage(reader: _Reader) -> tuple[Role, Stage | None]:
+def _role_and_stage(reader: TableReader) -> tuple[Role, Stage | None]:
     role_text = reader.string("role", required=True) or ""
     try:
         role = Role(role_text)
@@ -535,7 +446,7 @@ def parse_recipe(
         except tomllib.TOMLDecodeError as e:
             raise ConfigError(f"not valid TOML: {e}", file=file) from None
     folder = Path(directory).resolve() if directory is not None else None
-    top = _Reader(data, "", file)
+    top = TableReader(data, "", file)
     name = top.string("name", required=True) or ""
     if not _NAME_RE.match(name):
         top.fail("name", f"{name!r} is not a valid component name (lower-case, digits, . _ -)")

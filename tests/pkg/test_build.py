@@ -229,9 +229,9 @@ def test_metapackages_and_several_platforms(make_deb: MakeDeb, tmp_path: Path) -
 
 
 def test_build_needs_somewhere_to_write(tiny: Path) -> None:
-    with pytest.raises(TypeError, match="nothing to write to"):
+    with pytest.raises(ConfigError, match="nothing to write to"):
         build(tiny)
-    with pytest.raises(TypeError, match="not both"):
+    with pytest.raises(ConfigError, match="not both"):
         build(tiny, store="a", layout="b")
 
 

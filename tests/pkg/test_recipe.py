@@ -197,3 +197,23 @@ def test_catalog_recipes_are_valid(folder: str) -> None:
             assert spec.source.is_file()
     if recipe.label is not None:
         assert isinstance(json.loads(recipe.label), dict)
+
+
+@pytest.mark.parametrize(
+    "folder",
+    sorted(p.name for p in COMPONENTS.iterdir() if p.is_dir() and load_recipe(p).label),
+)
+def test_catalog_labels_pass_linuxkit_schema_and_our_label_reader(
+    folder: str, fixtures_dir: Path
+) -> None:
+    import jsonschema
+
+    from moby_assemble._label import parse_label
+
+    recipe = load_recipe(COMPONENTS / folder)
+    assert recipe.label is not None
+    # What LinuxKit's moby.NewImage does: the label must be a valid services entry.
+    schema = json.loads((fixtures_dir / "linuxkit-yaml" / "linuxkit-schema.json").read_text())
+    entry = {"name": folder, "image": f"example.org/{folder}:1", **json.loads(recipe.label)}
+    jsonschema.Draft4Validator(schema).validate({"services": [entry]})
+    assert parse_label(recipe.label, image=folder) == recipe.config

@@ -161,26 +161,32 @@ def recipe_dir(name: str, *, root: str | os.PathLike[str] | None = None) -> Path
 
     Args:
         name: the component.
-        root: the ``components/`` folder (default: the one next to the package in a source
-            checkout, or ``$MOBY_ASSEMBLE_COMPONENTS``).
+        root: the ``components/`` folder (default: ``$MOBY_ASSEMBLE_COMPONENTS``, else
+            ``recipes/`` inside this package if a wheel ships them there, else the
+            ``components/`` folder of the source checkout).
 
     Raises:
         ConfigError: no such component, or its folder cannot be found.
     """
     if name not in CATALOG:
         raise ConfigError(f"no component {name!r} in the catalog (have {', '.join(CATALOG)})")
-    if root is None:
-        env = os.environ.get("MOBY_ASSEMBLE_COMPONENTS")
-        base = Path(env) if env else Path(__file__).resolve().parents[2] / "components"
+    if root is not None:
+        candidates = [Path(root)]
+    elif os.environ.get("MOBY_ASSEMBLE_COMPONENTS"):
+        candidates = [Path(os.environ["MOBY_ASSEMBLE_COMPONENTS"])]
     else:
-        base = Path(root)
-    folder = base / name
-    if not (folder / "recipe.toml").is_file():
-        raise ConfigError(
-            f"the recipe of {name!r} is not at {folder} (set MOBY_ASSEMBLE_COMPONENTS to the "
-            "components/ folder of a source checkout)"
-        )
-    return folder
+        here = Path(__file__).resolve().parent
+        # A wheel may ship the recipes inside the package; a source checkout has them at
+        # the top of the repository.
+        candidates = [here / "recipes", here.parents[1] / "components"]
+    for base in candidates:
+        folder = base / name
+        if (folder / "recipe.toml").is_file():
+            return folder
+    raise ConfigError(
+        f"the recipe of {name!r} is not in {', '.join(str(c) for c in candidates)} (set "
+        "MOBY_ASSEMBLE_COMPONENTS to the components/ folder of a source checkout)"
+    )
 
 
 def build_catalog(

@@ -10,6 +10,7 @@ The low-level writers the boot output formats are made of:
 :func:`write_vhd`          raw image -> fixed or dynamic VHD
 :func:`write_vmdk`         raw image -> streamOptimized VMDK
 :func:`write_iso`          ISO 9660 + Rock Ridge + Joliet, El Torito BIOS/EFI, hybrid (xorriso)
+:func:`write_uki`          a unified kernel image: systemd's EFI stub + kernel, initrd, cmdline
 :func:`write_squashfs`     root tar -> squashfs (``tar2sqfs``, squashfs-tools-ng)
 :func:`write_erofs`        root tar -> EROFS (``mkfs.erofs --tar``, erofs-utils 1.7+)
 =========================  ==================================================================
@@ -65,10 +66,12 @@ from ._mbr import (
 )
 from ._qcow2 import write_qcow2
 from ._squashfs import SQUASHFS_COMPRESSIONS, write_squashfs
+from ._ukify import DEFAULT_STUB, write_uki
 from ._vhd import vhd_geometry, write_vhd
 from ._vmdk import write_vmdk
 
 __all__ = [
+    "DEFAULT_STUB",
     "EROFS_COMPRESSIONS",
     "GPT_BIOS_BOOT",
     "GPT_ESP",
@@ -104,6 +107,7 @@ __all__ = [
     "write_mbr",
     "write_qcow2",
     "write_squashfs",
+    "write_uki",
     "write_vhd",
     "write_vmdk",
 ]

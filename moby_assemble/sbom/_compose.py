@@ -160,7 +160,7 @@ class ImageSbomInput:
             qualifiers["os"] = self.platform.os
             if self.platform.variant:
                 qualifiers["variant"] = self.platform.variant
-        query = "&".join(f"{k}={quote(v, safe='/')}" for k, v in sorted(qualifiers.items()))
+        query = "&".join(f"{k}={quote(v, safe='/:')}" for k, v in sorted(qualifiers.items()))
         purl = f"pkg:oci/{quote(name.rsplit('/', 1)[-1])}@{quote(self.digest, safe='')}?{query}"
         comment = f"image manifest {self.digest}"
         if self.index is not None:

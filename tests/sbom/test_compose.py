@@ -87,8 +87,9 @@ def test_the_system_sbom_describes_each_image_and_what_each_contains(
     assert "used at services[0]" in attested["comment"]
     digest = inputs[0].digest
     assert attested["checksums"] == [{"algorithm": "SHA256", "checksumValue": digest[7:]}]
-    assert attested["externalRefs"][0]["referenceLocator"].startswith(
-        f"pkg:oci/attested@sha256%3A{digest[7:]}?arch=amd64&os=linux&repository_url="
+    assert attested["externalRefs"][0]["referenceLocator"] == (
+        f"pkg:oci/attested@sha256%3A{digest[7:]}?arch=amd64&os=linux"
+        f"&repository_url={sbom_images.attested.name}&tag=1"
     )
     scanned = _names(doc, _contains(doc, attested["SPDXID"]))
     assert scanned == {"/run/src/core/sbom", "zlib1g", "app"}

@@ -39,8 +39,8 @@ def read(blob: bytes, media_type: str, **kw: object) -> bytes:
 @pytest.mark.parametrize(
     ("blob", "media_type"),
     [
-        (gzip.compress(PAYLOAD), GZIP),
-        (gzip.compress(PAYLOAD), MediaType.DOCKER_LAYER_GZIP),
+        (gzip.compress(PAYLOAD, mtime=0), GZIP),
+        (gzip.compress(PAYLOAD, mtime=0), MediaType.DOCKER_LAYER_GZIP),
         (zstd(PAYLOAD), ZSTD),
         (zstd(PAYLOAD, write_checksum=True, write_content_size=False), ZSTD),
         (PAYLOAD, PLAIN),
@@ -71,7 +71,7 @@ def test_streamed_zstd_frames_without_content_size() -> None:
 
 def test_diff_id_mismatch_raises_integrity_error_at_the_end_naming_the_layer() -> None:
     wrong = sha(b"something else")
-    stream = open_layer(io.BytesIO(gzip.compress(PAYLOAD)), GZIP, diff_id=wrong, name="sha256:l1")
+    stream = open_layer(io.BytesIO(gzip.compress(PAYLOAD, mtime=0)), GZIP, diff_id=wrong, name="sha256:l1")
     assert stream.read(100) == PAYLOAD[:100]  # the check comes at the end of the stream
     with pytest.raises(IntegrityError) as err:
         stream.read()
@@ -85,8 +85,8 @@ def test_diff_id_mismatch_raises_integrity_error_at_the_end_naming_the_layer() -
 @pytest.mark.parametrize(
     ("blob", "media_type"),
     [
-        (gzip.compress(PAYLOAD)[:-20], GZIP),
-        (gzip.compress(PAYLOAD)[:15], GZIP),
+        (gzip.compress(PAYLOAD, mtime=0)[:-20], GZIP),
+        (gzip.compress(PAYLOAD, mtime=0)[:15], GZIP),
         (zstd(PAYLOAD)[:-10], ZSTD),
         (zstd(PAYLOAD)[:6], ZSTD),
         (zstd(PAYLOAD, write_checksum=True)[:-2], ZSTD),
@@ -103,7 +103,7 @@ def test_truncated_compressed_data_is_an_error(blob: bytes, media_type: str) -> 
 @pytest.mark.parametrize(
     ("blob", "media_type", "what"),
     [
-        (gzip.compress(PAYLOAD) + b"garbage", GZIP, "after the gzip stream"),
+        (gzip.compress(PAYLOAD, mtime=0) + b"garbage", GZIP, "after the gzip stream"),
         (zstd(PAYLOAD) + b"garbage!", ZSTD, "after the zstd stream|corrupt"),
     ],
 )
@@ -113,7 +113,7 @@ def test_trailing_garbage_is_an_error(blob: bytes, media_type: str, what: str) -
 
 
 def test_corrupt_gzip_is_an_error() -> None:
-    blob = bytearray(gzip.compress(PAYLOAD))
+    blob = bytearray(gzip.compress(PAYLOAD, mtime=0))
     blob[len(blob) // 2] ^= 0x55
     with pytest.raises(LayerError, match="corrupt gzip"):
         read(bytes(blob), GZIP)
@@ -141,7 +141,7 @@ def test_decompression_bomb_is_stopped_at_max_size(compress: object) -> None:
 def test_content_is_sniffed_when_the_media_type_lies(caplog: pytest.LogCaptureFixture) -> None:
     with caplog.at_level(logging.WARNING, logger="moby_assemble.layers"):
         assert read(PAYLOAD, GZIP) == PAYLOAD  # a plain tar labelled +gzip
-        assert read(gzip.compress(PAYLOAD), ZSTD) == PAYLOAD
+        assert read(gzip.compress(PAYLOAD, mtime=0), ZSTD) == PAYLOAD
     assert "content is not compressed" in caplog.text
     assert "content is gzip" in caplog.text
 
@@ -154,7 +154,7 @@ def test_unknown_media_type_and_bad_diff_id_are_layer_errors() -> None:
 
 
 def test_closing_the_layer_stream_closes_the_blob_stream() -> None:
-    blob = io.BytesIO(gzip.compress(PAYLOAD))
+    blob = io.BytesIO(gzip.compress(PAYLOAD, mtime=0))
     stream = open_layer(blob, GZIP)
     stream.close()
     assert blob.closed

@@ -3,6 +3,7 @@ available offline once the attestations are in the store."""
 
 from __future__ import annotations
 
+import inspect
 import tarfile
 from pathlib import Path
 
@@ -12,7 +13,7 @@ import pytest
 from moby_assemble import Container, OfflineError, System
 from moby_assemble.assemble import Assembler, SbomGenerator
 from moby_assemble.registry import RegistryClient
-from moby_assemble.sbom import DEFAULT_SBOM_PATH, SpdxGenerator
+from moby_assemble.sbom import DEFAULT_SBOM_PATH, SpdxGenerator, system_sbom
 
 from .conftest import SbomImages, check_spdx
 
@@ -38,9 +39,16 @@ def _sbom_member(rootfs_tar: Path) -> tuple[bytes, dict[str, str]]:
         return f.read(), dict(members[0].pax_headers)
 
 
-def test_the_generator_satisfies_the_assemblers_protocol():
-    generator: SbomGenerator = SpdxGenerator()
-    assert isinstance(generator, SpdxGenerator)
+def test_the_generator_has_the_signature_the_assemblers_protocol_asks_for():
+    want = inspect.signature(SbomGenerator.generate)
+    got = inspect.signature(SpdxGenerator.generate)
+    assert [(p.name, p.kind) for p in got.parameters.values()] == [
+        (p.name, p.kind) for p in want.parameters.values()
+    ]
+    generator: SbomGenerator = SpdxGenerator()  # and mypy agrees
+    assert generator.generate([], store=None, platform=None, source_date_epoch=0) == (  # type: ignore[arg-type]
+        (DEFAULT_SBOM_PATH, system_sbom([], name="system")),
+    )
 
 
 def test_an_assembly_with_the_generator_writes_one_valid_reproducible_sbom(

@@ -22,6 +22,7 @@ PUBLIC_MODULES = [
     "moby_assemble.outputs",
     "moby_assemble.registry",
     "moby_assemble.runtime_spec",
+    "moby_assemble.sbom",
     "moby_assemble.store",
     "moby_assemble.testing",
     "moby_assemble.trust",

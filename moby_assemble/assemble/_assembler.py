@@ -41,7 +41,7 @@ from typing import TYPE_CHECKING, Any, BinaryIO
 from .._errors import ConfigError, StoreError
 from .._platform import Platform
 from .._runtime_spec import allocate_ids
-from ..registry import Puller, RegistryClient
+from ..registry import DockerConfig, Puller, RegistryClient
 from ..store import Store
 from ._bundle import Bundle
 from ._context import BuildContext, SbomGenerator
@@ -115,7 +115,9 @@ class Assembler:
             host's).
         client: a registry client to use (not closed by the assembler); by default one is
             made from ``credentials`` and ``registries`` and closed with the assembler.
-        credentials: where registry credentials come from (``DockerConfig()`` …).
+        credentials: where registry credentials come from (default
+            :class:`~moby_assemble.registry.DockerConfig`: what ``docker login``,
+            ``podman login`` and credential helpers stored, as LinuxKit does).
         registries: per-registry settings (TLS, mirrors, plain HTTP).
         offline: never use the network; everything must be in the store.
         progress: called with every :class:`~moby_assemble.assemble.AssemblyEvent`.
@@ -153,7 +155,10 @@ class Assembler:
         self._client: RegistryClient | None = None
         if not offline:
             if client is None:
-                client = RegistryClient(credentials=credentials, registries=registries)
+                client = RegistryClient(
+                    credentials=DockerConfig() if credentials is None else credentials,
+                    registries=registries,
+                )
                 self._owns_client = True
             self._client = client
         self._puller = Puller(
@@ -277,7 +282,7 @@ class Assembler:
         lock: Lock | None = None,
         *,
         platform: Platform | str | None = None,
-        sbom: SbomGenerator | None = None,
+        sbom: SbomGenerator | bool | None = None,
         steps: Sequence[Step] = STEPS,
     ) -> Bundle:
         """Assemble ``system`` into one root filesystem tar (a :class:`Bundle`).
@@ -288,7 +293,10 @@ class Assembler:
                 platform only). With a lock, no registry is asked what a tag means: images
                 come from the store by digest, and are fetched by digest only if missing.
             platform: the platform (see :meth:`target_platform`).
-            sbom: an SBOM generator for the ``sbom`` step; ``None`` skips the step.
+            sbom: an SBOM generator for the ``sbom`` step; ``True`` writes the SPDX 2.3
+                document of :class:`~moby_assemble.sbom.SpdxGenerator` (attestations fetched
+                through this assembler's client) to ``sbom.spdx.json``; ``None`` or ``False``
+                skips the step.
             steps: the pipeline (:data:`~moby_assemble.assemble._pipeline.STEPS`).
 
         Raises:
@@ -305,6 +313,12 @@ class Assembler:
         else:
             lock.check(system, platforms=[target])
         epoch = source_date_epoch(self._epoch)
+        if sbom is True:
+            from ..sbom import SpdxGenerator
+
+            sbom = SpdxGenerator(client=self._client)
+        elif sbom is False:
+            sbom = None
         bundles = self._cache / "bundles"
         try:
             bundles.mkdir(parents=True, exist_ok=True)

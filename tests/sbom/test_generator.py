@@ -108,3 +108,18 @@ def test_inputs_group_uses_by_image(sbom_images: SbomImages, tmp_path: Path):
     with RegistryClient() as client, Assembler(tmp_path / "cache", client=client) as asm:
         asm.assemble(_system(sbom_images), sbom=Spy(client=client))
     assert sorted(seen) == [("onboot[0]",), ("services[0]", "services[2]"), ("services[1]",)]
+
+
+def test_sbom_true_uses_the_assemblers_own_client_and_matches_an_explicit_generator(
+    sbom_images: SbomImages, tmp_path: Path
+):
+    system = _system(sbom_images)
+    with Assembler(tmp_path / "a") as asm:
+        default = asm.assemble(system, sbom=True)
+    with RegistryClient() as client, Assembler(tmp_path / "b", client=client) as asm:
+        explicit = asm.assemble(system, sbom=SpdxGenerator(client=client))
+    assert _sbom_member(default.rootfs_tar)[0] == _sbom_member(explicit.rootfs_tar)[0]
+    with Assembler(tmp_path / "a") as asm:
+        without = asm.assemble(system, lock=default.lock, sbom=False)
+    with tarfile.open(without.rootfs_tar) as tar:
+        assert DEFAULT_SBOM_PATH not in tar.getnames()

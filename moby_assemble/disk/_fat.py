@@ -24,7 +24,6 @@ Example::
 
 from __future__ import annotations
 
-import datetime
 import hashlib
 import os
 import struct
@@ -35,6 +34,19 @@ from typing import BinaryIO, Literal
 import attrs
 
 from .._errors import OutputError
+from ._fat_names import (
+    ATTR_ARCHIVE,
+    ATTR_DIRECTORY,
+    ATTR_VOLUME_ID,
+    check_name,
+    exact_short,
+    fat_datetime,
+    label_bytes,
+    lfn_checksum,
+    lfn_entries,
+    short_candidates,
+    short_entry,
+)
 
 __all__ = ["FatFile", "FatVolume", "fat_size_for", "write_fat"]
 
@@ -43,20 +55,9 @@ _MIB = 1 << 20
 _CHUNK = 1 << 20
 _FAT12_MAX_CLUSTERS = 4084
 _FAT16_MAX_CLUSTERS = 65524
-_ATTR_VOLUME_ID = 0x08
-_ATTR_DIRECTORY = 0x10
-_ATTR_ARCHIVE = 0x20
-_ATTR_LFN = 0x0F
-# Characters a short (8.3) name may hold besides A-Z and 0-9.
-_SHORT_EXTRA = set("!#$%&'()-@^_`{}~")
-# Characters no FAT name may hold (besides control characters).
-_FORBIDDEN = set('"*/:<>?\\|')
 # int 18h (ask the BIOS for the next boot device), then halt forever: the boot code of a
 # volume that is not meant to be booted from.
 _NOT_BOOTABLE = bytes((0xCD, 0x18, 0xF4, 0xEB, 0xFD))
-# FAT timestamps count from 1980 and end in 2107.
-_FAT_EPOCH_MIN = 315532800
-_FAT_EPOCH_MAX = 4354819198
 
 
 def _to_source(value: bytes | str | os.PathLike[str]) -> bytes | Path:
@@ -205,27 +206,12 @@ def _choose_geometry(
     return None
 
 
-def _check_name(name: str, path: str) -> None:
-    if not name or name in (".", ".."):
-        raise OutputError(f"FAT file {path!r}: empty, '.' or '..' path component", path=path)
-    bad = [c for c in name if c in _FORBIDDEN or ord(c) < 0x20]
-    if bad:
-        raise OutputError(
-            f"FAT file {path!r}: name {name!r} holds characters FAT forbids: {''.join(bad)!r}",
-            path=path,
-        )
-    if name[-1] in ". ":
-        raise OutputError(f"FAT file {path!r}: name {name!r} ends with a dot or space", path=path)
-    if len(name.encode("utf-16-le")) > 255 * 2:
-        raise OutputError(f"FAT file {path!r}: name {name!r} is longer than 255", path=path)
-
-
 def _split(path: str) -> tuple[str, ...]:
     parts = tuple(p for p in PurePosixPath(path.strip("/")).parts)
     if not parts:
         raise OutputError(f"FAT file {path!r}: empty path", path=path)
     for part in parts:
-        _check_name(part, path)
+        check_name(part, path)
     return parts
 
 
@@ -262,117 +248,26 @@ def _build_tree(files: Sequence[FatFile], directories: Iterable[str]) -> _Node:
     return root
 
 
-def _short_char(c: str) -> str:
-    if c.isascii() and (c.isalnum() or c in _SHORT_EXTRA):
-        return c.upper()
-    return "_"
-
-
-def _exact_short(name: str) -> bytes | None:
-    """The 11-byte short name if ``name`` is an upper-case 8.3 name, else None."""
-    base, dot, ext = name.partition(".")
-    if "." in ext or not base or (dot and not ext) or len(base) > 8 or len(ext) > 3:
-        return None
-    if any(
-        not (c.isascii() and (c.isupper() or c.isdigit() or c in _SHORT_EXTRA))
-        for c in name
-        if c != "."
-    ):
-        return None
-    return (base.ljust(8) + ext.ljust(3)).encode("ascii")
-
-
-def _short_candidates(name: str) -> Iterable[bytes]:
-    stem, _, ext = name.lstrip(".").rpartition(".")
-    if not stem:
-        stem, ext = ext, ""
-    base = "".join(_short_char(c) for c in stem if c not in " .") or "_"
-    tail = "".join(_short_char(c) for c in ext if c != " ")[:3]
-    for n in range(1, 1_000_000):
-        suffix = f"~{n}"
-        yield (base[: 8 - len(suffix)] + suffix).ljust(8).encode() + tail.ljust(3).encode()
-
-
-def _lfn_checksum(short: bytes) -> int:
-    total = 0
-    for byte in short:
-        total = (((total & 1) << 7) + (total >> 1) + byte) & 0xFF
-    return total
-
-
-def _lfn_entries(name: str, checksum: int) -> bytes:
-    units = name.encode("utf-16-le")
-    if len(units) % 26:
-        units += b"\0\0"
-        units += b"\xff" * ((26 - len(units) % 26) % 26)
-    pieces = [units[i : i + 26] for i in range(0, len(units), 26)]
-    entries = []
-    for index, piece in enumerate(pieces, start=1):
-        order = index | (0x40 if index == len(pieces) else 0)
-        entries.append(
-            struct.pack(
-                "<B10sBBB12sH4s",
-                order,
-                piece[:10],
-                _ATTR_LFN,
-                0,
-                checksum,
-                piece[10:22],
-                0,
-                piece[22:26],
-            )
-        )
-    return b"".join(reversed(entries))
-
-
-def _fat_datetime(epoch: int) -> tuple[int, int]:
-    moment = datetime.datetime.fromtimestamp(
-        min(max(epoch, _FAT_EPOCH_MIN), _FAT_EPOCH_MAX), tz=datetime.UTC
-    )
-    date = ((moment.year - 1980) << 9) | (moment.month << 5) | moment.day
-    time = (moment.hour << 11) | (moment.minute << 5) | (moment.second // 2)
-    return date, time
-
-
-def _short_entry(short: bytes, attr: int, cluster: int, size: int, stamp: tuple[int, int]) -> bytes:
-    date, time = stamp
-    return struct.pack(
-        "<11sBBBHHHHHHHI",
-        short,
-        attr,
-        0,
-        0,
-        time,
-        date,
-        date,
-        cluster >> 16,
-        time,
-        date,
-        cluster & 0xFFFF,
-        size,
-    )
-
-
 def _plan_entries(node: _Node, parent_cluster: int, stamp: tuple[int, int], *, root: bool) -> bytes:
     """The directory entries of ``node``; children's clusters must already be assigned."""
     out = bytearray()
     if not root:
-        out += _short_entry(b".          ", _ATTR_DIRECTORY, node.cluster, 0, stamp)
-        out += _short_entry(b"..         ", _ATTR_DIRECTORY, parent_cluster, 0, stamp)
+        out += short_entry(b".          ", ATTR_DIRECTORY, node.cluster, 0, stamp)
+        out += short_entry(b"..         ", ATTR_DIRECTORY, parent_cluster, 0, stamp)
     used: set[bytes] = set()
     children = sorted(node.children.values(), key=lambda c: c.name)
-    exact = {c.name: _exact_short(c.name) for c in children}
+    exact = {c.name: exact_short(c.name) for c in children}
     used.update(s for s in exact.values() if s is not None)
     for child in children:
         short = exact[child.name]
         lfn = b""
         if short is None:
-            short = next(s for s in _short_candidates(child.name) if s not in used)
+            short = next(s for s in short_candidates(child.name) if s not in used)
             used.add(short)
-            lfn = _lfn_entries(child.name, _lfn_checksum(short))
-        attr = _ATTR_DIRECTORY if child.is_dir else _ATTR_ARCHIVE
+            lfn = lfn_entries(child.name, lfn_checksum(short))
+        attr = ATTR_DIRECTORY if child.is_dir else ATTR_ARCHIVE
         size = 0 if child.is_dir else child.size
-        out += lfn + _short_entry(short, attr, child.cluster, size, stamp)
+        out += lfn + short_entry(short, attr, child.cluster, size, stamp)
     return bytes(out)
 
 
@@ -382,7 +277,7 @@ def _entry_count(node: _Node) -> int:
     count = 1 if node.name == "" else 2
     for child in node.children.values():
         count += 1
-        if _exact_short(child.name) is None:
+        if exact_short(child.name) is None:
             count += (len(child.name.encode("utf-16-le")) // 2 + 12) // 13
     return count
 
@@ -534,15 +429,6 @@ def _fat_table(root: _Node, geometry: _Geometry, end: int) -> bytes:
     return bytes(packed)
 
 
-def _label_bytes(label: str) -> bytes:
-    text = label.upper()
-    if len(text) > 11 or any(c in _FORBIDDEN or not c.isascii() or ord(c) < 0x20 for c in text):
-        raise OutputError(
-            f"FAT label {label!r}: at most 11 ASCII characters, no {''.join(sorted(_FORBIDDEN))}"
-        )
-    return text.ljust(11).encode("ascii")
-
-
 def _derived_volume_id(label: bytes, epoch: int, files: Sequence[FatFile]) -> int:
     digest = hashlib.sha256(b"moby_assemble fat volume id\0" + label + str(epoch).encode())
     for file in files:
@@ -614,7 +500,7 @@ def write_fat(
     files = tuple(files)
     if size % SECTOR or offset % SECTOR:
         raise OutputError(f"FAT volume size {size} and offset {offset} must be multiples of 512")
-    label_bytes = _label_bytes(label)
+    label_raw = label_bytes(label)
     root = _build_tree(files, tuple(directories))
     geometry = _choose_geometry(size // SECTOR, fat_type, _root_entries_needed(root))
     if geometry is None:
@@ -628,8 +514,8 @@ def write_fat(
             f"({need} bytes of clusters needed, {geometry.clusters * geometry.cluster_bytes} free)"
         )
     if volume_id is None:
-        volume_id = _derived_volume_id(label_bytes, epoch, files)
-    stamp = _fat_datetime(epoch)
+        volume_id = _derived_volume_id(label_raw, epoch, files)
+    stamp = fat_datetime(epoch)
 
     target.seek(0, os.SEEK_END)
     if target.tell() < offset + size:
@@ -639,7 +525,7 @@ def write_fat(
         target.seek(offset + at)
         target.write(data)
 
-    boot = _boot_sector(geometry, volume_id, label_bytes, offset // SECTOR)
+    boot = _boot_sector(geometry, volume_id, label_raw, offset // SECTOR)
     put(0, boot)
     if geometry.fat_type == 32:
         info = _fsinfo(geometry.clusters - used, end)
@@ -651,8 +537,8 @@ def write_fat(
         put((geometry.reserved_sectors + copy * geometry.fat_sectors) * SECTOR, table)
 
     root_entries = _plan_entries(root, 0, stamp, root=True)
-    if label_bytes != b"NO NAME    ":
-        root_entries = _short_entry(label_bytes, _ATTR_VOLUME_ID, 0, 0, stamp) + root_entries
+    if label_raw != b"NO NAME    ":
+        root_entries = short_entry(label_raw, ATTR_VOLUME_ID, 0, 0, stamp) + root_entries
     if geometry.fat_type == 32:
         put(geometry.cluster_offset(root.cluster), root_entries)
     else:
@@ -683,5 +569,5 @@ def write_fat(
         clusters=geometry.clusters,
         used_clusters=used,
         volume_id=volume_id,
-        label=label_bytes.decode().rstrip(),
+        label=label_raw.decode().rstrip(),
     )

@@ -172,7 +172,9 @@ def write_iso(
                 staged = Path(staging, f"file-{index}")
                 staged.write_bytes(source)
                 source = staged
-            grafts.append(f"{_graft_escape(path)}={_graft_escape(str(source.absolute()))}")
+            # resolve(): a symlink given as a source means its target's contents, while
+            # xorriso would record the link itself.
+            grafts.append(f"{_graft_escape(path)}={_graft_escape(str(source.resolve()))}")
         args: list[str] = [
             tool,
             "-as",

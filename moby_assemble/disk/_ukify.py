@@ -22,6 +22,7 @@ Example::
 
 from __future__ import annotations
 
+import io
 import os
 import struct
 from pathlib import Path
@@ -217,7 +218,13 @@ def write_uki(
         target.write(bytes(_align(size, file_alignment) - size))
     target.truncate(file_end)
     checksum_offset = optional + 64
-    checksum = _pe_checksum(target, checksum_offset, file_end)
+    try:
+        checksum = _pe_checksum(target, checksum_offset, file_end)
+    except (OSError, io.UnsupportedOperation):
+        raise OutputError(
+            "uki: the target must be open for reading too ('w+b') to compute the checksum",
+            format=_FORMAT,
+        ) from None
     target.seek(checksum_offset)
     target.write(struct.pack("<I", checksum))
     target.seek(file_end)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 from pathlib import Path
@@ -166,3 +167,27 @@ def test_a_missing_xorriso_names_the_debian_package(
     monkeypatch.setenv("PATH", str(tmp_path))
     with pytest.raises(OutputError, match="Debian package xorriso"):
         write_iso(tmp_path / "x.iso", (IsoFile("a", b"a"),))
+
+
+def test_a_symlinked_source_is_stored_as_its_contents_with_the_epoch_date(
+    payload: Path, tmp_path: Path
+) -> None:
+    require("xorriso")
+    link = tmp_path / "link.bin"
+    link.symlink_to(payload)
+    iso = tmp_path / "link.iso"
+    write_iso(iso, (IsoFile("k", link), IsoFile("d/e", b"x")), epoch=1700000000)
+    listing = run("xorriso", "-indev", iso, "-lsl", "/", "/d").stdout
+    assert re.search(r"^-r--r--r-- +1 0 +0 +3000000 Nov 14  2023 'k'$", listing, re.M), listing
+    assert re.search(r"^dr-xr-xr-x .* Nov 14  2023 'd'$", listing, re.M), listing
+    assert "->" not in listing
+
+
+def test_an_existing_image_is_replaced(tmp_path: Path) -> None:
+    require("xorriso")
+    iso = tmp_path / "x.iso"
+    write_iso(iso, (IsoFile("first", b"1"),))
+    write_iso(iso, (IsoFile("second", b"2"),))
+    listing = run("xorriso", "-indev", iso, "-ls", "/").stdout
+    assert "'second'" in listing
+    assert "'first'" not in listing

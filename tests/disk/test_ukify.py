@@ -189,3 +189,9 @@ def test_a_raw_efi_disk_with_a_uki_boots_under_ovmf(
     )  # fmt: skip
     console = result.stdout.decode(errors="replace")
     assert "RAW-EFI-UKI-BOOTED" in console, console[-3000:]
+
+
+def test_a_write_only_target_is_an_error_saying_how_to_open_it(tmp_path: Path) -> None:
+    _require_stub()
+    with open(tmp_path / "uki.efi", "wb") as f, pytest.raises(OutputError, match="w\\+b"):
+        write_uki(f, kernel=KERNEL, cmdline="x")

@@ -18,6 +18,7 @@ def _isort_style(name: str) -> tuple[int, str]:
 PUBLIC_MODULES = [
     "moby_assemble",
     "moby_assemble.assemble",
+    "moby_assemble.disk",
     "moby_assemble.layers",
     "moby_assemble.outputs",
     "moby_assemble.registry",

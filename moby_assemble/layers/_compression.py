@@ -8,7 +8,10 @@ The compression is read from the first bytes, not only from the media type: regi
 and old tools sometimes label a plain tar ``+gzip`` (containerd and Docker sniff too). A
 disagreement is logged at WARNING; the ``diff_id`` check still pins the uncompressed bytes.
 
-Truncation is always an error: zlib reports an unfinished gzip member itself; for zstd,
+Gzip is inflated by ISA-L (the ``isal`` package, about three times faster) where it is
+installed, and by :mod:`zlib` otherwise; both check each member's CRC-32 and length.
+
+Truncation is always an error: the gzip decoder reports an unfinished member; for zstd,
 whose streaming reader ends quietly on a cut-off frame, a small frame walker follows the
 frame and block headers of the compressed bytes (a few operations per 128 KiB block) and
 complains unless the input ends exactly at a frame boundary.
@@ -27,8 +30,10 @@ import hmac
 import io
 import logging
 import zlib
+from collections.abc import Callable
 from typing import Any, BinaryIO, Protocol, cast
 
+import attrs
 import zstandard
 
 from .._errors import IntegrityError, LayerError
@@ -37,6 +42,34 @@ from .._oci import MediaType, new_hasher
 __all__ = ["LayerStream", "open_layer"]
 
 logger = logging.getLogger("moby_assemble.layers")
+
+
+@attrs.frozen
+class _Inflate:
+    """A gzip member decoder with zlib's ``decompressobj`` interface, and its error."""
+
+    name: str
+    new: Callable[[], Any]
+    error: type[Exception]
+
+
+def _inflate_backends() -> tuple[_Inflate, ...]:
+    zlib_backend = _Inflate("zlib", lambda: zlib.decompressobj(31), zlib.error)
+    try:
+        # ISA-L inflates about 3x faster than zlib here, and gzip inflate is most of the
+        # time spent on gzip layers. Same interface and the same checks (header, CRC-32,
+        # ISIZE), so the code below cannot tell which one it drives.
+        from isal import isal_zlib
+    except ImportError:  # optional: not built for every platform
+        return (zlib_backend,)
+    # isal's stubs declare ``error`` as an instance; it is the exception class.
+    isal_error = cast("type[Exception]", isal_zlib.error)
+    return (_Inflate("isal", lambda: isal_zlib.decompressobj(31), isal_error), zlib_backend)
+
+
+#: Gzip decoders available, fastest first; ``_INFLATE`` is the one used.
+_INFLATE_BACKENDS = _inflate_backends()
+_INFLATE = _INFLATE_BACKENDS[0]
 
 _IN_CHUNK = 256 * 1024
 _GZIP_MAGIC = b"\x1f\x8b"
@@ -69,13 +102,14 @@ class _Plain:
 class _Gzip:
     """Concatenated gzip members, then optionally zero padding, nothing else."""
 
-    __slots__ = ("_d", "_in", "_name", "_padding", "_src")
+    __slots__ = ("_d", "_in", "_inflate", "_name", "_padding", "_src")
 
     def __init__(self, src: BinaryIO, initial: bytes, name: str) -> None:
         self._src = src
         self._in = initial
         self._name = name
-        self._d: Any = zlib.decompressobj(31)
+        self._inflate = _INFLATE
+        self._d: Any = self._inflate.new()
         self._padding = False
 
     def read(self, n: int) -> bytes:
@@ -90,7 +124,7 @@ class _Gzip:
                         )
                 try:
                     out: bytes = d.decompress(self._in, n)
-                except zlib.error as e:
+                except self._inflate.error as e:
                     raise LayerError(
                         f"{_where(self._name)}corrupt gzip data ({e})", layer=self._name
                     ) from None
@@ -110,7 +144,7 @@ class _Gzip:
                 if len(self._in) < 2:
                     self._in += self._src.read(_IN_CHUNK)
                 if self._in[:2] == _GZIP_MAGIC:
-                    self._d = zlib.decompressobj(31)  # the next member
+                    self._d = self._inflate.new()  # the next member
                     continue
             if self._in.count(0) != len(self._in):
                 raise LayerError(

@@ -16,6 +16,7 @@ Example::
 """
 
 from ._auth import Authenticator, RegistryAuth, merge_scopes, repository_scope
+from ._blobs import HashingBlobSink
 from ._client import (
     DEFAULT_MAX_MANIFEST_SIZE,
     DEFAULT_TIMEOUT,
@@ -75,6 +76,7 @@ __all__ = [
     "CredentialProvider",
     "Credentials",
     "DockerConfig",
+    "HashingBlobSink",
     "ImageReference",
     "Manifest",
     "ProgressCallback",

@@ -5,6 +5,10 @@ machine of its own. Nothing here trusts the registry: the size is enforced while
 (a registry cannot make us download more than the descriptor says) and the digest is
 checked before the caller's ``with store.blob_writer(...)`` block can commit anything.
 
+Each byte is hashed once. A sink that hashes what it holds itself (a
+:class:`HashingBlobSink`, such as the store's blob writer, which must verify before it
+commits anyway) is asked for its digest; any other sink is shadowed by a hash here.
+
 Example::
 
     with store.blob_writer(desc) as sink:
@@ -17,7 +21,7 @@ import logging
 import re
 import time
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 import httpx
 
@@ -28,7 +32,7 @@ from ._reference import ImageReference
 if TYPE_CHECKING:
     from ._client import RegistryClient
 
-__all__ = ["BlobSink", "ProgressFn", "fetch_blob_into", "pull_scope"]
+__all__ = ["BlobSink", "HashingBlobSink", "ProgressFn", "fetch_blob_into", "pull_scope"]
 
 _LOG = logging.getLogger("moby_assemble.registry")
 _CONTENT_RANGE_RE = re.compile(r"^\s*bytes\s+(\d+)-(\d+)/(\d+|\*)\s*$")
@@ -54,6 +58,71 @@ class BlobSink(Protocol):
     def write(self, data: bytes, /) -> Any: ...
 
     def reset(self) -> None: ...
+
+
+@runtime_checkable
+class HashingBlobSink(BlobSink, Protocol):
+    """A :class:`BlobSink` that hashes everything it holds (``Store.blob_writer`` yields one).
+
+    :func:`fetch_blob_into` then checks the sink's digest instead of hashing every byte a
+    second time.
+    """
+
+    def content_digest(self, algorithm: str) -> str | None:
+        """``"<algorithm>:<hex>"`` of the bytes written since the last :meth:`reset`, or
+        ``None`` if this sink does not hash with ``algorithm``."""
+        ...
+
+
+class _Hasher(Protocol):
+    """Whatever hashes the bytes kept: our own hash object, or the sink itself."""
+
+    def update(self, data: bytes, /) -> None: ...
+
+    def digest(self) -> str: ...
+
+
+class _OwnHash:
+    """Hashes what is streamed into a sink that does not hash for itself."""
+
+    __slots__ = ("_alg", "_hash")
+
+    def __init__(self, digest: str) -> None:
+        self._alg = digest.split(":", 1)[0]
+        self._hash: Any = new_hasher(digest)
+
+    def update(self, data: bytes, /) -> None:
+        self._hash.update(data)
+
+    def digest(self) -> str:
+        return f"{self._alg}:{self._hash.hexdigest()}"
+
+
+class _SinkHash:
+    """The sink hashes (and resets its hash with its content): nothing to do per chunk."""
+
+    __slots__ = ("_alg", "_sink")
+
+    def __init__(self, sink: HashingBlobSink, algorithm: str) -> None:
+        self._sink = sink
+        self._alg = algorithm
+
+    def update(self, data: bytes, /) -> None:
+        pass
+
+    def digest(self) -> str:
+        actual = self._sink.content_digest(self._alg)
+        if actual is None:  # pragma: no cover - checked in _hasher_for
+            raise RuntimeError(f"blob sink {self._sink!r} stopped hashing with {self._alg}")
+        return actual
+
+
+def _hasher_for(sink: BlobSink, digest: str) -> _Hasher:
+    """A fresh hasher for ``digest``'s algorithm over what ``sink`` will hold from now on."""
+    algorithm = digest.split(":", 1)[0]
+    if isinstance(sink, HashingBlobSink) and sink.content_digest(algorithm) is not None:
+        return _SinkHash(sink, algorithm)
+    return _OwnHash(digest)
 
 
 def _range_start(response: httpx.Response) -> int | None:
@@ -82,8 +151,8 @@ def fetch_blob_into(
         # Embedded data was verified when the descriptor was parsed: no request needed.
         if sink.offset:
             sink.reset()
+        hasher = _hasher_for(sink, desc.digest)
         sink.write(desc.data)
-        hasher = new_hasher(desc.digest)
         hasher.update(desc.data)
         done = len(desc.data)
     else:
@@ -94,7 +163,7 @@ def fetch_blob_into(
             digest=desc.digest,
             subject=subject,
         )
-    actual = f"{desc.digest.split(':', 1)[0]}:{hasher.hexdigest()}"
+    actual = hasher.digest()
     if actual != desc.digest:
         raise IntegrityError(
             f"blob {subject}: content hashes to {actual}",
@@ -111,12 +180,12 @@ def _stream(
     sink: BlobSink,
     progress: ProgressFn | None,
     subject: str,
-) -> tuple[int, Any]:
-    """Stream into ``sink``; return the byte count and the hash object of what was written."""
-    hasher = new_hasher(desc.digest)
+) -> tuple[int, _Hasher]:
+    """Stream into ``sink``; return the byte count and the hasher of what was written."""
     if sink.offset:
-        # We can only vouch for bytes we hashed ourselves.
+        # We can only vouch for bytes that were hashed as they arrived from this request.
         sink.reset()
+    hasher = _hasher_for(sink, desc.digest)
     policy = client.retry_policy
     done = 0
     failures = 0
@@ -139,13 +208,13 @@ def _stream(
             if response.status_code == 206 and _range_start(response) != done:
                 _LOG.info("blob %s: unusable Content-Range, starting again", subject)
                 sink.reset()
-                hasher = new_hasher(desc.digest)
+                hasher = _hasher_for(sink, desc.digest)
                 done = 0
                 continue
             if response.status_code == 200 and done:
                 _LOG.info("blob %s: registry ignored Range, starting again", subject)
                 sink.reset()
-                hasher = new_hasher(desc.digest)
+                hasher = _hasher_for(sink, desc.digest)
                 done = 0
             length = response.headers.get("Content-Length", "")
             if response.status_code == 200 and length.isdigit() and int(length) != desc.size:

@@ -89,6 +89,7 @@ class BlobWriter:
         self.descriptor = descriptor
         self.temp_path = temp_path
         self.offset = 0
+        self._algorithm = descriptor.digest.split(":", 1)[0]
         self._hasher: Any = new_hasher(descriptor.digest)
         self._failure: IntegrityError | None = None
         fd = os.open(temp_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o644)
@@ -127,6 +128,17 @@ class BlobWriter:
         self._hasher.update(data)
         self.offset += n
         return n
+
+    def content_digest(self, algorithm: str) -> str | None:
+        """The digest (``"<algorithm>:<hex>"``) of the bytes written since the last
+        :meth:`reset`, or ``None`` if this writer hashes with another algorithm.
+
+        A downloader can check this instead of hashing the same bytes a second time
+        (see :class:`~moby_assemble.registry.HashingBlobSink`); the commit checks it again.
+        """
+        if algorithm != self._algorithm:
+            return None
+        return f"{algorithm}:{self._hasher.hexdigest()}"
 
     def reset(self) -> None:
         """Discard everything written so far and start again at offset 0."""

@@ -36,6 +36,7 @@ from ._platform import Platform
 if TYPE_CHECKING:
     from pathlib import Path
 
+    from ._diff import SystemDiff
     from ._lock import Lock
 
 __all__ = [
@@ -594,6 +595,22 @@ class System:
         return system_from_toml(*sources, platform=platform)
 
     # -- display ------------------------------------------------------------------------------
+
+    def diff(self, other: System) -> SystemDiff:
+        """What changed from this system to ``other``: components added, removed, changed
+        (field by field, under their LinuxKit keys) or moved, and platforms.
+
+        Example::
+
+            >>> old = System(services=[Container("web", "nginx:1.26")])
+            >>> print(old.diff(old.replace("web", image="nginx:1.27")))
+            ~ services/web  image: docker.io/library/nginx:1.26 -> docker.io/library/nginx:1.27
+
+        .. versionadded:: 0.1
+        """
+        from ._diff import diff_systems
+
+        return diff_systems(self, other)
 
     def pinned(self, lock: Lock) -> System:
         """The same system with every image pinned to the lock's digest

@@ -41,6 +41,15 @@ from typing import TYPE_CHECKING, Any, TextIO
 import attrs
 
 from ._errors import MobyAssembleError
+from .assemble import (
+    AssemblyFinished,
+    ImageCopied,
+    ImageFlattened,
+    ImageReused,
+    StepFailed,
+    StepFinished,
+    StepStarted,
+)
 from .registry import BlobFinished, BlobProgress, BlobStarted
 
 if TYPE_CHECKING:
@@ -207,34 +216,40 @@ class PlainProgress:
 
 
 def describe_event(event: object) -> str:
-    """One line of text for an assembly or output event (known kinds get a tailored line,
-    others ``name key=value …``)."""
-    name = type(event).__name__
-    f = event_fields(event)
-    if name == "StepStarted":
-        return f"step {f['index'] + 1}/{f['total']} {f['step']}: started"
-    if name == "StepFinished":
-        if f.get("skipped"):
-            return f"step {f['step']}: skipped"
+    """One line of text for an assembly event (known kinds get a tailored line, others
+    ``name key=value …``).
+
+    Example::
+
+        >>> describe_event(StepStarted("kernel", 0, 9))
+        'step 1/9 kernel: started'
+    """
+    if isinstance(event, StepStarted):
+        return f"step {event.index + 1}/{event.total} {event.step}: started"
+    if isinstance(event, StepFinished):
+        if event.skipped:
+            return f"step {event.step}: skipped"
         return (
-            f"step {f['step']}: done in {f['seconds']:.2f}s "
-            f"({f['entries']} entries, {format_bytes(f['bytes'])})"
+            f"step {event.step}: done in {event.seconds:.2f}s "
+            f"({event.entries} entries, {format_bytes(event.bytes)})"
         )
-    if name == "StepFailed":
-        return f"step {f['step']}: failed: {f['error']}"
-    if name == "ImageFlattened":
-        return f"image {f['reference']} flattened ({f['layers']} layers, {format_bytes(f['size'])})"
-    if name == "ImageCopied":
-        source = "from the flat cache" if f.get("cached") else "flattened"
-        return f"image {f['reference']} copied to {f['location']} ({source})"
-    if name == "ImageReused":
-        return f"image {f['reference']} reused for {f['location']} (shares {f['directory']})"
-    if name == "AssemblyFinished":
+    if isinstance(event, StepFailed):
+        return f"step {event.step}: failed: {event.error}"
+    if isinstance(event, ImageFlattened):
         return (
-            f"assembled {format_bytes(f['size'])} root filesystem in "
-            f"{f['seconds']:.2f}s ({_short(f['sha256'])})"
+            f"image {event.reference} flattened ({event.layers} layers, {format_bytes(event.size)})"
         )
-    detail = " ".join(f"{k}={v}" for k, v in f.items())
+    if isinstance(event, ImageCopied):
+        source = "from the flat cache" if event.cached else "flattened"
+        return f"image {event.reference} copied to {event.location} ({source})"
+    if isinstance(event, ImageReused):
+        return f"image {event.reference} reused for {event.location} (shares {event.directory})"
+    if isinstance(event, AssemblyFinished):
+        return (
+            f"assembled {format_bytes(event.size)} root filesystem in "
+            f"{event.seconds:.2f}s ({_short(event.sha256)})"
+        )
+    detail = " ".join(f"{k}={v}" for k, v in event_fields(event).items())
     return f"{event_name(event).replace('_', ' ')} {detail}".rstrip()
 
 
@@ -391,21 +406,21 @@ class RichProgress:
         return None
 
     def _other(self, event: object) -> str | None:
-        name = type(event).__name__
-        f = event_fields(event)
-        if name == "StepStarted":
-            self._steps.append(_Step(str(f["step"])))
+        if isinstance(event, StepStarted):
+            self._steps.append(_Step(event.step))
             return None
-        if name in ("StepFinished", "StepFailed"):
-            step = self._step(str(f["step"]))
-            if name == "StepFailed":
-                step.state, step.detail = "failed", str(f["error"])
-            elif f.get("skipped"):
+        if isinstance(event, StepFailed):
+            step = self._step(event.step)
+            step.state, step.detail = "failed", event.error
+            return None
+        if isinstance(event, StepFinished):
+            step = self._step(event.step)
+            if event.skipped:
                 step.state = "skipped"
             else:
                 step.state = "done"
                 step.detail = (
-                    f"{f['seconds']:.2f}s, {f['entries']} entries, {format_bytes(f['bytes'])}"
+                    f"{event.seconds:.2f}s, {event.entries} entries, {format_bytes(event.bytes)}"
                 )
             return None
         return _escape(describe_event(event))

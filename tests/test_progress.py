@@ -11,7 +11,8 @@ import attrs
 import pytest
 from rich.console import Console
 
-from moby_assemble import MobyAssembleError, Platform
+from moby_assemble import MobyAssembleError, Platform, System
+from moby_assemble.assemble import Assembler
 from moby_assemble.progress import PlainProgress, RichProgress, describe_event, format_bytes
 from moby_assemble.registry import (
     BlobFinished,
@@ -23,7 +24,7 @@ from moby_assemble.registry import (
 )
 from moby_assemble.store import Store
 from moby_assemble.testing import Image, Layer, LocalRegistry
-from tests.cli.conftest import PushedImage, push_images
+from tests.cli.conftest import PushedImage, make_tiny_system, push_images
 
 DIGEST = "sha256:" + "ab" * 32
 
@@ -191,3 +192,29 @@ def test_format_bytes_uses_binary_units() -> None:
         "10.0 MiB",
         "3.0 TiB",
     ]
+
+
+def test_rich_progress_shows_the_steps_of_a_real_assembly(
+    registry: LocalRegistry, tmp_path: Path
+) -> None:
+    tiny = make_tiny_system(registry, tmp_path)
+    console, buffer = _console()
+    with RichProgress(console) as progress, Assembler(tmp_path / "cache", progress=progress) as asm:
+        asm.assemble(System.from_yaml(tiny.config))
+    text = buffer.getvalue()
+    for step in ("pull", "kernel", "init", "onboot", "services", "files"):
+        assert f"✓ {step} " in text
+    assert "- sbom" in text  # skipped: no SBOM generator
+    assert "assembled " in text  # AssemblyFinished, printed above the display
+
+
+def test_plain_progress_describes_a_real_assembly(registry: LocalRegistry, tmp_path: Path) -> None:
+    tiny = make_tiny_system(registry, tmp_path)
+    out = io.StringIO()
+    with Assembler(tmp_path / "cache", progress=PlainProgress(out)) as asm:
+        asm.assemble(System.from_yaml(tiny.config))
+    lines = out.getvalue().splitlines()
+    assert "step 2/9 kernel: started" in lines
+    assert "step sbom: skipped" in lines
+    assert f"image {tiny.web} copied to services[0] (flattened)" in lines
+    assert lines[-1].startswith("assembled ")

@@ -19,6 +19,7 @@ from typing import Any
 import click
 
 from .._version import __version__
+from ._build import build, list_formats, resolve
 from ._cache import cache
 from ._exit import (
     EXIT_CODES_HELP,
@@ -27,7 +28,8 @@ from ._exit import (
     exit_code_for,
     one_line,
 )
-from ._images import inspect_image, pull, push
+from ._images import pull, push
+from ._inspect import inspect
 from ._logging import configure_logging, json_line
 from ._state import CliState, RegistryOptions
 
@@ -169,7 +171,11 @@ def cli(
     ctx.call_on_close(undo)
 
 
+cli.add_command(build)
+cli.add_command(resolve)
+cli.add_command(resolve, "lock")
+cli.add_command(list_formats)
 cli.add_command(pull)
 cli.add_command(push)
-cli.add_command(inspect_image)
+cli.add_command(inspect)
 cli.add_command(cache)

@@ -1,10 +1,10 @@
-"""``pull``, ``push`` and ``inspect``: images between registries, the cache and the screen.
+"""``pull`` and ``push``: images between registries and the cache; image reports for
+``inspect``.
 
 Example::
 
     moby-assemble pull --platform linux/arm64 127.0.0.1:5000/kernel:6.6
     moby-assemble push 127.0.0.1:5000/kernel:6.6 registry.lab:5000/mirror/kernel:6.6
-    moby-assemble inspect --json 127.0.0.1:5000/kernel:6.6
 """
 
 from __future__ import annotations
@@ -20,7 +20,6 @@ from ..registry import ImageReference, Manifest, Puller, push_from_store
 from ..store import Store, is_layout_reference, parse_layout_reference
 from ._lookup import (
     ImageSource,
-    RegistrySource,
     StoreSource,
     select_manifest,
     store_name,
@@ -30,13 +29,12 @@ from ._options import (
     cache_option,
     chosen_platform,
     json_option,
-    offline_option,
     platform_option,
     state_of,
 )
 from ._state import dump_json, store_for_cache
 
-__all__ = ["inspect_image", "pull", "push"]
+__all__ = ["describe_image", "pull", "push", "render_image"]
 
 
 @click.command()
@@ -142,46 +140,10 @@ def push(
         click.echo(str(pinned))
 
 
-@click.command("inspect")
-@click.argument("target")
-@cache_option
-@offline_option
-@platform_option
-@json_option
-@click.pass_context
-def inspect_image(
-    ctx: click.Context,
-    target: str,
-    cache: Path,
-    offline: bool,
-    platform: Platform | None,
-    arch: str | None,
-    as_json: bool,
-) -> None:
-    """Show an image: its manifest or index, platforms, layers and config.
-
-    TARGET is an image reference (asked of its registry, or of the cache with
-    ``--offline``), or ``oci-layout:DIR[:TAG]``. For an index, the image of ``--platform``
-    (default: this machine's, if the index has it) is shown as well.
-    """
-    state = state_of(ctx)
-    wanted = chosen_platform(platform, arch) if platform or arch else None
-    if is_layout_reference(target):
-        layout = parse_layout_reference(target)
-        source: ImageSource = StoreSource(Store(layout.path), layout.tag, layout.digest)
-        report = _describe(source, target, wanted)
-    elif offline:
-        store = store_for_cache(cache, offline=True)
-        source = StoreSource(store, store_name(store, target))
-        report = _describe(source, target, wanted)
-    else:
-        ref = ImageReference.parse(target)
-        with state.client() as client:
-            report = _describe(RegistrySource(client, ref), str(ref), wanted)
-    click.echo(dump_json(report) if as_json else _render(report))
-
-
-def _describe(source: ImageSource, reference: str, platform: Platform | None) -> dict[str, Any]:
+def describe_image(
+    source: ImageSource, reference: str, platform: Platform | None
+) -> dict[str, Any]:
+    """The ``inspect`` report of an image (JSON-compatible)."""
     top = source.top()
     report: dict[str, Any] = {
         "reference": reference,
@@ -213,7 +175,8 @@ def _image(source: ImageSource, manifest: Manifest) -> dict[str, Any]:
     }
 
 
-def _render(report: dict[str, Any]) -> str:
+def render_image(report: dict[str, Any]) -> str:
+    """The ``inspect`` report of an image as text."""
     lines = [
         f"Reference:   {report['reference']}",
         f"Digest:      {report['digest']}",

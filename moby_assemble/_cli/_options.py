@@ -28,6 +28,7 @@ __all__ = [
     "json_option",
     "offline_option",
     "platform_option",
+    "requested_platform",
     "state_of",
 ]
 
@@ -122,14 +123,17 @@ def platform_option(func: F) -> F:
     )(func)
 
 
-def chosen_platform(platform: Platform | None, arch: str | None) -> Platform:
-    """The platform from ``--platform``/``--arch`` (they must agree), else the host's."""
+def requested_platform(platform: Platform | None, arch: str | None) -> Platform | None:
+    """The platform ``--platform``/``--arch`` ask for (they must agree), or ``None``."""
     if platform is not None and arch is not None:
         from_arch = Platform.parse(arch)
         if from_arch.architecture != platform.architecture:
             raise click.UsageError(f"--arch {arch} contradicts --platform {platform}")
     if platform is not None:
         return platform
-    if arch is not None:
-        return Platform.parse(arch)
-    return Platform.host()
+    return Platform.parse(arch) if arch is not None else None
+
+
+def chosen_platform(platform: Platform | None, arch: str | None) -> Platform:
+    """The platform from ``--platform``/``--arch``, else the host's."""
+    return requested_platform(platform, arch) or Platform.host()

@@ -24,6 +24,7 @@ from typing import Any, Literal
 import attrs
 
 from .._errors import ConfigError
+from ..assemble import default_cache_dir as assembler_cache_dir
 from ..progress import PlainProgress
 from ..registry import DockerConfig, RegistryClient, RegistryConfig
 from ..store import Store
@@ -45,19 +46,19 @@ Progress = Callable[[object], None]
 
 
 def default_cache_dir(env: Mapping[str, str] | None = None) -> Path:
-    """``$MOBY_ASSEMBLE_CACHE``, else ``$XDG_CACHE_HOME/moby-assemble``, else
-    ``~/.cache/moby-assemble``."""
+    """``$MOBY_ASSEMBLE_CACHE``, else the assembler's default (``$XDG_CACHE_HOME/
+    moby-assemble``, else ``~/.cache/moby-assemble``)."""
     env = os.environ if env is None else env
     if env.get(CACHE_ENV):
         return Path(env[CACHE_ENV]).expanduser()
-    base = Path(env["XDG_CACHE_HOME"]) if env.get("XDG_CACHE_HOME") else Path.home() / ".cache"
-    return base / "moby-assemble"
+    return assembler_cache_dir()
 
 
 def store_for_cache(cache: Path, *, offline: bool = False) -> Store:
-    """The image store inside a cache directory (the directory itself is the OCI layout,
-    as LinuxKit's cache is, so ``skopeo``/``umoci`` read it directly)."""
-    return Store(cache, offline=offline)
+    """The image store of a cache directory: ``<cache>/store``, where the
+    :class:`~moby_assemble.assemble.Assembler` keeps it (an OCI image layout that
+    ``skopeo``/``umoci`` read directly)."""
+    return Store(cache.expanduser() / "store", offline=offline)
 
 
 def _split_pair(text: str, option: str) -> tuple[str, str]:

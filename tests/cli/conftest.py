@@ -113,3 +113,87 @@ def invoke() -> Invoke:
         return result
 
     return run
+
+
+def _tar(files: dict[str, bytes]) -> bytes:
+    """A plain tar of regular files (a kernel image's ``kernel.tar``)."""
+    import io
+    import tarfile
+
+    out = io.BytesIO()
+    with tarfile.open(fileobj=out, mode="w", format=tarfile.PAX_FORMAT) as tar:
+        for name, data in files.items():
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    return out.getvalue()
+
+
+@attrs.frozen
+class TinySystem:
+    """A LinuxKit YAML file whose images are in the registry.
+
+    Attributes:
+        config: the YAML file.
+        kernel, init, tool, web: the image references it uses.
+    """
+
+    config: Path
+    kernel: str
+    init: str
+    tool: str
+    web: str
+
+
+def tiny_yaml(kernel: str, init: str, tool: str, web: str) -> str:
+    return f"""\
+kernel:
+  image: {kernel}
+  cmdline: "console=ttyS0"
+init:
+  - {init}
+onboot:
+  - name: setup
+    image: {tool}
+    command: ["/bin/tool", "setup"]
+services:
+  - name: web
+    image: {web}
+files:
+  - path: etc/motd
+    contents: "hello from the cli test\\n"
+    mode: "0644"
+"""
+
+
+@pytest.fixture
+def tiny_system(registry: LocalRegistry, tmp_path: Path) -> TinySystem:
+    """Kernel, init, one onboot and one service image pushed, and ``system.yml`` using them."""
+    return make_tiny_system(registry, tmp_path)
+
+
+def make_tiny_system(registry: LocalRegistry, tmp_path: Path) -> TinySystem:
+    """Push the tiny system's images to ``registry`` and write its YAML in ``tmp_path``."""
+    repo = _repository()
+    kernel = Image(
+        (
+            Layer()
+            .file("kernel", b"MZ fake bzImage")
+            .file("kernel.tar", _tar({"lib/modules/6.6.0/modules.dep": b""})),
+        )
+    )
+    init = Image(
+        (Layer().dir("etc").file("etc/issue", b"tiny\n").file("bin/init", b"#!", mode=0o755),)
+    )
+    tool = Image(
+        (Layer().file("bin/tool", b"#!/bin/sh\n", mode=0o755),),
+        labels={"org.mobyproject.config": LABEL},
+    )
+    web = app_image()
+    refs = {}
+    for role, image in (("kernel", kernel), ("init", init), ("tool", tool), ("web", web)):
+        pushed = push_images(registry, tmp_path / f"img-{role}", image.build(), f"{repo}/{role}")
+        refs[role] = pushed.reference
+    config = tmp_path / "system.yml"
+    config.write_text(tiny_yaml(**refs))
+    return TinySystem(config, **refs)

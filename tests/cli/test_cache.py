@@ -40,7 +40,7 @@ def test_cache_option_defaults_to_the_environment_variable(
 ) -> None:
     monkeypatch.setenv("MOBY_ASSEMBLE_CACHE", str(tmp_path / "env-cache"))
     invoke("-q", "pull", single_image.reference)
-    assert Store(tmp_path / "env-cache").resolve(single_image.reference)
+    assert Store(tmp_path / "env-cache" / "store").resolve(single_image.reference)
 
 
 def test_export_then_import_into_another_cache(
@@ -59,7 +59,7 @@ def test_export_then_import_into_another_cache(
     other = tmp_path / "other"
     result = invoke("cache", "import", "--cache", other, archive)
     assert result.stdout.splitlines() == [index_image.reference]
-    assert Store(other).resolve(index_image.reference).digest == index_image.digest
+    assert Store(other / "store").resolve(index_image.reference).digest == index_image.digest
     assert invoke("cache", "verify", "--cache", other).stdout.strip().endswith(": ok")
     # Imported content is usable offline, as if it had been pulled.
     report = json.loads(
@@ -112,7 +112,7 @@ def test_rm_removes_both_names_and_frees_the_blobs(
     assert f"removed {single_image.reference}" in result.stderr
     assert "freed" in result.stderr
     assert invoke("cache", "ls", "--cache", cache).stdout == ""
-    assert not any(Store(cache).has_blob(d) for d in single_image.layer_digests)
+    assert not any(Store(cache / "store").has_blob(d) for d in single_image.layer_digests)
 
 
 def test_gc_frees_what_rm_keep_blobs_left(
@@ -121,13 +121,13 @@ def test_gc_frees_what_rm_keep_blobs_left(
     cache = tmp_path / "cache"
     _pull(invoke, cache, single_image)
     invoke("-q", "cache", "rm", "--keep-blobs", "--cache", cache, single_image.reference)
-    assert all(Store(cache).has_blob(d) for d in single_image.layer_digests)
+    assert all(Store(cache / "store").has_blob(d) for d in single_image.layer_digests)
     dry = json.loads(invoke("cache", "gc", "--cache", cache, "--dry-run", "--json").stdout)
     assert set(single_image.layer_digests) <= set(dry["removed"])
-    assert all(Store(cache).has_blob(d) for d in single_image.layer_digests)
+    assert all(Store(cache / "store").has_blob(d) for d in single_image.layer_digests)
     result = invoke("cache", "gc", "--cache", cache)
     assert result.stdout.startswith("freed ")
-    assert not any(Store(cache).has_blob(d) for d in single_image.layer_digests)
+    assert not any(Store(cache / "store").has_blob(d) for d in single_image.layer_digests)
 
 
 def test_rm_of_an_unknown_name_lists_what_is_cached(
@@ -145,7 +145,7 @@ def test_verify_reports_a_corrupted_blob(
 ) -> None:
     cache = tmp_path / "cache"
     _pull(invoke, cache, single_image)
-    blob = Store(cache).blob_path(single_image.layer_digests[0])
+    blob = Store(cache / "store").blob_path(single_image.layer_digests[0])
     blob.write_bytes(b"not the layer")
     result = invoke("cache", "verify", "--cache", cache, code=6)
     assert single_image.layer_digests[0].split(":")[1] in result.stdout

@@ -40,7 +40,7 @@ def test_the_executable_pulls_and_lists_the_cache(
     assert "\x1b[" not in pulled.stderr  # no terminal control codes in a log
     listed = _run(EXECUTABLE, "cache", "ls", "--json", "--cache", cache)
     assert single_image.reference in {row["name"] for row in json.loads(listed.stdout)}
-    assert Store(cache).resolve(single_image.reference).digest == single_image.digest
+    assert Store(cache / "store").resolve(single_image.reference).digest == single_image.digest
 
 
 def test_the_executable_exits_with_the_error_class_code(tmp_path: Path) -> None:

@@ -19,7 +19,7 @@ def test_pull_prints_the_pinned_reference_and_fills_the_cache(
     cache = tmp_path / "cache"
     result = invoke("--progress", "none", "pull", "--cache", cache, single_image.reference)
     assert result.stdout.strip() == f"{single_image.reference}@{single_image.digest}"
-    store = Store(cache)
+    store = Store(cache / "store")
     assert store.resolve(single_image.reference).digest == single_image.digest
     for digest in single_image.layer_digests:
         assert store.has_blob(digest)
@@ -37,7 +37,7 @@ def test_pull_of_an_index_stores_only_the_chosen_platform(
     assert pulled["platform"] == "linux/arm64"
     arm = index_image.images.manifest_for("linux/arm64")
     amd = index_image.images.manifest_for("linux/amd64")
-    store = Store(cache)
+    store = Store(cache / "store")
     assert all(store.has_blob(layer["digest"]) for layer in arm["layers"])
     assert not store.has_blob(amd["layers"][1]["digest"])  # the platform-specific layer
 

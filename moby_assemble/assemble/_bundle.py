@@ -14,7 +14,6 @@ Example::
 
 from __future__ import annotations
 
-import html
 import json
 import os
 from collections.abc import Iterable
@@ -24,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 import attrs
 
 from .._model import Stage
+from ._display import WrittenOutputs, bundle_html, bundle_pretty
 
 if TYPE_CHECKING:
     from .._lock import Lock
@@ -131,7 +131,7 @@ class Bundle:
         *,
         name: str = "system",
         **options: Any,
-    ) -> dict[str, tuple[Path, ...]]:
+    ) -> WrittenOutputs:
         """Write output formats into ``directory`` (created if needed).
 
         Delegates to :func:`moby_assemble.outputs.write_formats`, which checks every name
@@ -145,7 +145,8 @@ class Bundle:
             options: passed to every format.
 
         Returns:
-            format name → the files it wrote.
+            format name → the files it wrote (a ``dict`` that notebooks show as a table of
+            files with sizes and digests).
 
         Raises:
             OutputError: an unknown format or option, or a format that failed.
@@ -153,7 +154,7 @@ class Bundle:
         # The one place that knows where output formats live.
         from ..outputs import write_formats
 
-        return write_formats(self, directory, formats, name=name, **options)
+        return WrittenOutputs(write_formats(self, directory, formats, name=name, **options))
 
     # -- display ------------------------------------------------------------------------
 
@@ -166,24 +167,7 @@ class Bundle:
         )
 
     def _repr_pretty_(self, p: Any, cycle: bool) -> None:
-        lines = [self._summary()]
-        if not cycle:
-            lines += [
-                f"  {c.directory}  {c.image}{'  (ro)' if c.readonly else ''}"
-                for c in self.containers
-            ]
-        p.text("\n".join(lines))
+        p.text(self._summary() if cycle else bundle_pretty(self, self._summary()))
 
     def _repr_html_(self) -> str:
-        e = html.escape
-        rows = "".join(
-            f"<tr><td>{e(c.stage.value)}</td><td><code>{e(c.directory)}</code></td>"
-            f"<td><code>{e(c.image)}</code></td><td>{'read-only' if c.readonly else 'overlay'}"
-            f"{' (shared)' if c.shared else ''}</td></tr>"
-            for c in self.containers
-        )
-        return (
-            f"<table><caption>{e(self._summary())}</caption>"
-            "<thead><tr><th>stage</th><th>bundle</th><th>image</th><th>root</th></tr></thead>"
-            f"<tbody>{rows}</tbody></table>"
-        )
+        return bundle_html(self, self._summary())

@@ -32,6 +32,7 @@ from ._images import pull, push
 from ._inspect import inspect
 from ._logging import configure_logging, json_line
 from ._state import CliState, RegistryOptions
+from ._verify import verify
 
 __all__ = ["cli"]
 
@@ -179,3 +180,4 @@ cli.add_command(pull)
 cli.add_command(push)
 cli.add_command(inspect)
 cli.add_command(cache)
+cli.add_command(verify)

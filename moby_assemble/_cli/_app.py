@@ -31,6 +31,7 @@ from ._exit import (
 from ._images import pull, push
 from ._inspect import inspect
 from ._logging import configure_logging, json_line
+from ._run import run
 from ._state import CliState, RegistryOptions
 from ._verify import verify
 
@@ -181,3 +182,4 @@ cli.add_command(push)
 cli.add_command(inspect)
 cli.add_command(cache)
 cli.add_command(verify)
+cli.add_command(run)

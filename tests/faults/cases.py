@@ -99,6 +99,7 @@ REGISTRY = Table(
             (Fault.reset(after_bytes=1000, path=LAYER, times=None),),
             error=RegistryTransportError,
             message=("{layer}", "{registry}"),
+            attempts=3,
         ),
         _fault_case(
             "truncated-body",
@@ -116,6 +117,8 @@ REGISTRY = Table(
             (Fault.flip_byte(offset=4242, path=LAYER),),
             error=IntegrityError,
             message=("{layer}", "hashes to"),
+            actual=True,
+            attempts=1,
         ),
         _fault_case(
             "flipped-byte-config",
@@ -202,6 +205,7 @@ REGISTRY = Table(
             error=RegistryError,
             status_code=500,
             message=("{registry}",),
+            attempts=3,
         ),
         _fault_case(
             "blob-unknown",
@@ -218,6 +222,7 @@ REGISTRY = Table(
             ),
             error=NotFoundError,
             message=("{layer}",),
+            code="BLOB_UNKNOWN",
         ),
         _fault_case(
             "answer-lost",
@@ -255,6 +260,7 @@ REGISTRY = Table(
             error=RegistryTransportError,
             timeout=0.3,
             message=("{layer}", "Timeout"),
+            attempts=3,
         ),
         _fault_case(
             "stalled-body",

@@ -14,7 +14,7 @@ from typing import Any
 import attrs
 import pytest
 
-from moby_assemble import RateLimitError, RegistryError
+from moby_assemble import IntegrityError, RateLimitError, RegistryError
 from moby_assemble.registry import ImageReference, Puller, RegistryClient
 from moby_assemble.store import Store
 from moby_assemble.testing import Fault, FaultProxy
@@ -63,8 +63,7 @@ def test_registry_fault(
         front = token.proxy
         for fault in case.param("token_faults"):
             token.token_proxy.inject(fault)
-    for fault in case.param("faults"):
-        front.inject(_resolve(fault, subject))
+    rules = [front.inject(_resolve(fault, subject)) for fault in case.param("faults")]
     host = closed_port_host() if case.param("down") else front.host
     store = Store(tmp_path / "store")
     names = {
@@ -108,8 +107,24 @@ def test_registry_fault(
     if case.param("retry_after") is not None:
         assert isinstance(error, RateLimitError)
         assert error.retry_after == case.param("retry_after")
+    if case.param("code") is not None:
+        assert isinstance(error, RegistryError)
+        assert error.code == case.param("code")
+    if case.param("actual"):
+        assert isinstance(error, IntegrityError)
+        assert error.actual is not None
+        assert error.actual != error.digest
+    if case.param("attempts") is not None:
+        # Rules that fire every time count the tries (a delayed try may still be running,
+        # so not logged yet); a one-off rule cannot, and the log has every try by now.
+        if all(rule.fault.times is None for rule in rules):
+            tries = sum(rule.fired for rule in rules)
+        else:
+            tries = len(front.find("GET", subject.layer))
+        assert tries == case.param("attempts")
     if token is not None:
         assert token.proxy.find("GET", "/blobs/") == []
+    assert store.names() == ()
     # Nothing half-fetched was committed, and the store is still a valid layout.
     assert not store.has_blob(subject.layer)
     store_is_healthy(store)

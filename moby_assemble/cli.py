@@ -1,11 +1,24 @@
 """The ``moby-assemble`` command line (extra ``[cli]``: ``pip install 'moby-assemble[cli]'``).
 
-Commands: ``pull``, ``push``, ``inspect``, ``cache ls|rm|gc|verify|export|import``. Run
-``moby-assemble COMMAND --help`` for each one's options. Global options come before the
-command: ``--debug`` (tracebacks), ``-q``/``--quiet``, ``-v`` (repeatable),
-``--log-format json`` (one JSON object per line on stderr, for CI), ``--progress``, and the
-registry options ``--insecure-registry``, ``--plain-http``, ``--registry-ca``, ``--mirror``,
-``--docker-config``.
+Commands (``moby-assemble COMMAND --help`` for each one's options):
+
+- ``build``: assemble a system from LinuxKit YAML (or TOML) and write its outputs, with
+  LinuxKit's flags (``-f``, ``-o``/``-o -``, ``--dir``, ``--name``, ``--arch``, ``--cache``,
+  ``--pull``, ``--dry-run``, ``--no-sbom``, several files merged, ``-`` for stdin) plus
+  ``--lock``/``--locked``, ``--offline`` and ``--platform``;
+- ``resolve`` (alias ``lock``): pin every image of a system in a lock file;
+- ``formats``: the output formats available;
+- ``pull``, ``push``: images between registries and the cache;
+- ``inspect``: an image, a system file, or a built root filesystem;
+- ``cache ls|rm|gc|verify|export|import``: the image cache;
+- ``pkg build``: component images from recipes and Debian packages;
+- ``verify``: cosign signatures of images or of a system's images;
+- ``run qemu``: boot a built or pushed system with the console attached.
+
+Global options come before the command: ``--debug`` (tracebacks), ``-q``/``--quiet``,
+``-v`` (repeatable), ``--log-format json`` (one JSON object per line on stderr, for CI),
+``--progress``, and the registry options ``--insecure-registry``, ``--plain-http``,
+``--registry-ca``, ``--mirror``, ``--docker-config``.
 
 Results go to stdout; logs, progress and errors to stderr. An error is one line
 (``moby-assemble: error: …``) unless ``--debug`` is given, and the exit code says what kind

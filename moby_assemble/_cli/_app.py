@@ -31,6 +31,7 @@ from ._exit import (
 from ._images import pull, push
 from ._inspect import inspect
 from ._logging import configure_logging, json_line
+from ._pkg import pkg
 from ._run import run
 from ._state import CliState, RegistryOptions
 from ._verify import verify
@@ -183,3 +184,4 @@ cli.add_command(inspect)
 cli.add_command(cache)
 cli.add_command(verify)
 cli.add_command(run)
+cli.add_command(pkg)

@@ -41,16 +41,7 @@ from typing import TYPE_CHECKING, Any, TextIO
 import attrs
 
 from ._errors import MobyAssembleError
-from .assemble import (
-    AssemblyFinished,
-    ImageCopied,
-    ImageFlattened,
-    ImageReused,
-    StepFailed,
-    StepFinished,
-    StepStarted,
-)
-from .registry import BlobFinished, BlobProgress, BlobStarted
+from .registry._events import BlobFinished, BlobProgress, BlobStarted
 
 if TYPE_CHECKING:
     from rich.console import Console, RenderableType
@@ -221,9 +212,22 @@ def describe_event(event: object) -> str:
 
     Example::
 
+        >>> from moby_assemble.assemble import StepStarted
         >>> describe_event(StepStarted("kernel", 0, 9))
         'step 1/9 kernel: started'
     """
+    # Imported here: the assembler (and with it httpx) loads only when its events arrive,
+    # so rendering a pull or importing this module stays light.
+    from .assemble._events import (
+        AssemblyFinished,
+        ImageCopied,
+        ImageFlattened,
+        ImageReused,
+        StepFailed,
+        StepFinished,
+        StepStarted,
+    )
+
     if isinstance(event, StepStarted):
         return f"step {event.index + 1}/{event.total} {event.step}: started"
     if isinstance(event, StepFinished):
@@ -406,6 +410,8 @@ class RichProgress:
         return None
 
     def _other(self, event: object) -> str | None:
+        from .assemble._events import StepFailed, StepFinished, StepStarted
+
         if isinstance(event, StepStarted):
             self._steps.append(_Step(event.step))
             return None

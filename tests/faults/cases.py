@@ -318,6 +318,14 @@ CRASHES = Table(
             "rerun succeeds, and `gc` removes the dead writer's temporary file.",
         ),
         Case(
+            "kill-during-assembly",
+            "`kill -9` of a process assembling a system, while it writes the flattened "
+            "image (128 MiB) into the flat cache.",
+            "The store verifies clean; no flat-cache entry and no bundle exists under a final "
+            "name (only hidden temporary names); the rerun succeeds with the root filesystem "
+            "an undisturbed build gives.",
+        ),
+        Case(
             "kill-during-output-write",
             "`kill -9` of a process writing the `tar` and `docker` outputs of an assembled "
             "system, once its temporary output file is growing.",

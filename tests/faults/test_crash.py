@@ -9,6 +9,7 @@ proxy), or a temp output file growing next to the final names.
 from __future__ import annotations
 
 import hashlib
+import io
 import os
 import signal
 import subprocess
@@ -17,11 +18,12 @@ import textwrap
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any, BinaryIO
 
 import attrs
 import pytest
 
-from moby_assemble import File, Kernel, System
+from moby_assemble import Container, File, Kernel, System
 from moby_assemble.assemble import Assembler
 from moby_assemble.registry import ImageReference, RegistryClient, RegistryConfig
 from moby_assemble.store import Store
@@ -131,6 +133,86 @@ def test_kill_during_pull(subject: Subject, proxy: FaultProxy, tmp_path: Path) -
     assert store.gc(timeout=5).removed_temp_files == 1
     store_is_healthy(store)
     assert store.has_blob(subject.layer)
+
+
+# -- kill -9 during an assembly -------------------------------------------------------------------
+
+_ASSEMBLE = textwrap.dedent(
+    """
+    import sys
+    from moby_assemble import System
+    from moby_assemble.assemble import Assembler
+    from moby_assemble.registry import RegistryConfig
+
+    cache, system_yaml, host = sys.argv[1:4]
+    registries = {host: RegistryConfig(plain_http=True)}
+    with Assembler(cache, platform="linux/amd64", registries=registries) as asm:
+        print(asm.assemble(System.from_yaml(system_yaml)).rootfs_sha256, flush=True)
+    """
+)
+
+
+class _Zeros(io.RawIOBase):
+    """``size`` zero bytes, as a stream (nothing held in memory)."""
+
+    def __init__(self, size: int) -> None:
+        super().__init__()
+        self.left = size
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        n = min(len(buffer), self.left)
+        buffer[:n] = bytes(n)
+        self.left -= n
+        return n
+
+
+@pytest.fixture(scope="module")
+def zeros_image(seeded: LocalRegistry, tmp_path_factory: pytest.TempPathFactory) -> str:
+    """An image whose one zstd layer (a few KiB) holds a 128 MiB file of zeros: slow enough
+    to flatten that a process can be killed half-way."""
+    size = 128 << 20
+
+    def zeros() -> BinaryIO:
+        return io.BufferedReader(_Zeros(size))
+
+    layer = Layer(compression="zstd").dir("var").file("var/zeros", zeros, size=size)
+    ref = ImageReference.parse(f"{seeded.host}/faults/zeros:1")
+    with RegistryClient() as client:
+        built = Image((layer,), config={"Cmd": ["/bin/true"]}).build()
+        push_set(client, built, ref, tmp_path_factory.mktemp("zeros"))
+    return str(ref)
+
+
+def test_kill_during_assembly(zeros_image: str, seeded: LocalRegistry, tmp_path: Path) -> None:
+    case = CRASHES["kill-during-assembly"]
+    assert case.error is None
+    system_yaml = tmp_path / "system.yml"
+    system_yaml.write_text(System().with_service(Container("zeros", zeros_image)).to_yaml())
+    cache = tmp_path / "cache"
+    args = (str(cache), str(system_yaml), seeded.host)
+
+    def flattening() -> bool:
+        return any(p.name.endswith(".tmp") and p.stat().st_size > 0 for p in _files(cache / "flat"))
+
+    _kill_when(_spawn(_ASSEMBLE, *args), flattening, timeout=60)
+
+    store_is_healthy(Store(cache / "store"))
+    finals = [p for p in (cache / "flat").iterdir() if not p.name.startswith(".")]
+    assert finals == []
+    bundles = cache / "bundles"
+    assert not bundles.exists() or all(p.name.startswith(".") for p in bundles.iterdir())
+
+    child = _spawn(_ASSEMBLE, *args)
+    out, err = child.communicate(timeout=120)
+    assert child.returncode == 0, err
+    registries = {seeded.host: RegistryConfig(plain_http=True)}
+    with Assembler(tmp_path / "clean", platform="linux/amd64", registries=registries) as asm:
+        clean = asm.assemble(System.from_yaml(system_yaml)).rootfs_sha256
+    assert out.strip() == clean
+    store_is_healthy(Store(cache / "store"))
 
 
 # -- kill -9 during an output write ---------------------------------------------------------------

@@ -171,9 +171,9 @@ class _Zeros(io.RawIOBase):
 
 @pytest.fixture(scope="module")
 def zeros_image(seeded: LocalRegistry, tmp_path_factory: pytest.TempPathFactory) -> str:
-    """An image whose one zstd layer (a few KiB) holds a 128 MiB file of zeros: slow enough
+    """An image whose one zstd layer (a few KiB) holds a 64 MiB file of zeros: slow enough
     to flatten that a process can be killed half-way."""
-    size = 128 << 20
+    size = 64 << 20
 
     def zeros() -> BinaryIO:
         return io.BufferedReader(_Zeros(size))

@@ -166,10 +166,20 @@ files:
 """
 
 
+@pytest.fixture(scope="session")
+def tiny_images(registry: LocalRegistry, tmp_path_factory: pytest.TempPathFactory) -> TinySystem:
+    """The tiny system's images, pushed once per session (tests must not move their tags:
+    those that do call :func:`make_tiny_system` for images of their own)."""
+    return make_tiny_system(registry, tmp_path_factory.mktemp("tiny"))
+
+
 @pytest.fixture
-def tiny_system(registry: LocalRegistry, tmp_path: Path) -> TinySystem:
-    """Kernel, init, one onboot and one service image pushed, and ``system.yml`` using them."""
-    return make_tiny_system(registry, tmp_path)
+def tiny_system(tiny_images: TinySystem, tmp_path: Path) -> TinySystem:
+    """Kernel, init, one onboot and one service image in the registry, and ``system.yml``
+    (in this test's ``tmp_path``) using them."""
+    config = tmp_path / "system.yml"
+    config.write_text(tiny_images.config.read_text())
+    return attrs.evolve(tiny_images, config=config)
 
 
 def make_tiny_system(registry: LocalRegistry, tmp_path: Path) -> TinySystem:

@@ -13,7 +13,7 @@ import yaml
 
 from moby_assemble.testing import Image, Layer, LocalRegistry
 
-from .conftest import Invoke, TinySystem, push_images, tiny_yaml
+from .conftest import Invoke, TinySystem, make_tiny_system, push_images, tiny_yaml
 
 
 def _names(tar_path: Path) -> set[str]:
@@ -137,8 +137,10 @@ def test_an_invalid_config_is_exit_3_with_file_line_and_field(
 
 
 def test_lock_is_written_then_used_and_locked_never_resolves_again(
-    invoke: Invoke, tiny_system: TinySystem, registry: LocalRegistry, tmp_path: Path
+    invoke: Invoke, registry: LocalRegistry, tmp_path: Path
 ) -> None:
+    # Own images: this test moves a tag.
+    tiny_system = make_tiny_system(registry, tmp_path / "own")
     cache = tmp_path / "cache"
     lock = tmp_path / "system.lock.json"
     invoke(

@@ -8,9 +8,10 @@ from pathlib import Path
 import pytest
 
 from moby_assemble.registry import RegistryClient
+from moby_assemble.testing import LocalRegistry
 from moby_assemble.trust import PrivateKey, sign_image
 
-from .conftest import Invoke, PushedImage, TinySystem
+from .conftest import Invoke, PushedImage, make_tiny_system
 
 
 @pytest.fixture(scope="module")
@@ -57,8 +58,10 @@ def test_a_signature_by_another_key_does_not_count(
 
 
 def test_every_image_of_a_system_is_checked_at_its_locked_digest(
-    invoke: Invoke, tiny_system: TinySystem, signer: PrivateKey, tmp_path: Path
+    invoke: Invoke, registry: LocalRegistry, signer: PrivateKey, tmp_path: Path
 ) -> None:
+    # Own images: signing them changes what the registry holds for other tests.
+    tiny_system = make_tiny_system(registry, tmp_path / "own")
     signed = (tiny_system.kernel, tiny_system.init, tiny_system.tool)
     with RegistryClient() as client:
         for ref in signed:

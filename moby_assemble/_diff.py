@@ -114,8 +114,8 @@ class ComponentChange:
     kind: ChangeKind
     section: str
     name: str
-    old: Component | Platform | None = attrs.field(eq=False)
-    new: Component | Platform | None = attrs.field(eq=False)
+    old: Component | Platform | None
+    new: Component | Platform | None
     fields: tuple[FieldChange, ...] = ()
 
     @property
@@ -150,9 +150,10 @@ class SystemDiff:
     """The differences from one system to another (see the module documentation).
 
     Attributes:
-        changes: every difference, in build order (platforms, kernel, init, volumes, onboot,
-            onshutdown, services, files); within a section removals, changes and moves come
-            in the old system's order, additions in the new one's.
+        changes: every difference, section by section in build order (platforms, kernel,
+            init, volumes, onboot, onshutdown, services, files); within a section, removals
+            and changes in the old system's order, then moves, then additions in the new
+            system's order.
     """
 
     changes: tuple[ComponentChange, ...] = ()

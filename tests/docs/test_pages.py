@@ -1,5 +1,5 @@
 """The hand-written pages stay true: their runnable ``python`` blocks run, every page is in the
-table of contents, and the catalog and output-format tables list what the library has.
+table of contents, and their generated tables (catalog, output formats) are current.
 
 A block whose first line is ``# sketch`` needs what a test machine lacks (the catalog's images
 in a registry, a bundle) and is only compiled. The walkthrough has its own test, against a
@@ -8,15 +8,17 @@ real registry.
 
 from __future__ import annotations
 
+import importlib.util
 import re
 import subprocess
 import sys
 from pathlib import Path
+from types import ModuleType
 
 import pytest
 
 from moby_assemble.components import CATALOG
-from moby_assemble.outputs import available_formats, get_format
+from moby_assemble.outputs import available_formats, register_format, unregister_format
 
 from .test_walkthrough import python_blocks
 
@@ -56,35 +58,63 @@ def test_every_page_is_in_the_table_of_contents() -> None:
     assert pages <= set(toctree), pages - set(toctree)
 
 
-def test_catalog_page_lists_every_component_with_its_version_role_and_stage() -> None:
-    text = (DOCS / "catalog.md").read_text(encoding="utf-8")
+def _tables() -> ModuleType:
+    spec = importlib.util.spec_from_file_location("docs_gen_tables", DOCS / "_gen" / "tables.py")
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_generated_tables_are_up_to_date() -> None:
+    assert _tables().stale() == [], "run `python docs/_gen/tables.py` and commit the pages"
+
+
+def test_catalog_table_has_a_row_per_component_with_version_role_and_stage() -> None:
     rows = {
-        m.group(1): m.group(0) for m in re.finditer(r"^\| `([a-z0-9-]+)` \|.*$", text, re.MULTILINE)
+        m.group(1): [c.strip() for c in m.group(0).strip("|").split("|")]
+        for m in re.finditer(r"^\| `([a-z0-9-]+)` \|.*$", _tables().catalog_table(), re.MULTILINE)
     }
     assert set(rows) == set(CATALOG)
     for name, entry in CATALOG.items():
-        cells = [c.strip() for c in rows[name].strip("|").split("|")]
         stage = entry.stage.value if entry.stage is not None else "–"
-        assert cells[1:4] == [f"`{entry.version}`", entry.role.value, stage], name
+        assert rows[name][1:4] == [f"`{entry.version}`", entry.role.value, stage], name
 
 
-def test_outputs_page_lists_every_built_in_format_with_its_files_and_options() -> None:
-    text = (DOCS / "outputs.md").read_text(encoding="utf-8")
-    table = text.split("## Built-in formats", 1)[1].split("\n\n", 2)[1]
-    rows = {
-        m.group(1): [c.strip() for c in m.group(0).strip("|").split("|")]
-        for m in re.finditer(r"^\| `([a-z0-9+-]+)` \|.*$", table, re.MULTILINE)
-    }
-    built_in = [
-        name
-        for name in available_formats()
-        if type(get_format(name)).__module__.startswith("moby_assemble.")
-    ]
-    assert sorted(rows) == sorted(built_in)
-    for name, cells in rows.items():
-        fmt = get_format(name)
-        files = [f"`{f.replace('{name}', '<name>')}`" for f in fmt.files]
-        assert cells[1].replace("/`", "`") == ", ".join(files), name  # `<name>.oci/`: a dir
-        # option names, not the values given in parentheses
-        options = sorted(re.findall(r"`([a-z_]+)`", re.sub(r"\([^)]*\)", "", cells[2])))
-        assert options == sorted(fmt.options), name
+def test_formats_table_has_a_row_per_built_in_format_and_none_for_plugins() -> None:
+    class Plugin:
+        name = "plugin-format"
+        description = "from a plug-in"
+        files = ("{name}.x",)
+        streamable = False
+        options: frozenset[str] = frozenset({"level"})
+
+        def write(self, *args: object, **options: object) -> tuple[Path, ...]:
+            return ()
+
+    register_format(Plugin())
+    try:
+        table = _tables().formats_table()
+    finally:
+        unregister_format("plugin-format")
+    names = re.findall(r"^\| `([a-z0-9+-]+)` \|", table, re.MULTILINE)
+    assert names == [n for n in available_formats() if n != "plugin-format"]
+    kernel = next(line for line in table.splitlines() if line.startswith("| `kernel+initrd` |"))
+    assert "`<name>-kernel`, `<name>-initrd.img`, `<name>-cmdline`" in kernel
+    assert "`compression`, `compression_level`" in kernel
+
+
+def test_tables_check_mode_fails_on_a_stale_page_and_rewrites_it(tmp_path: Path) -> None:
+    tables = _tables()
+    for page in tables.TABLES:
+        (tmp_path / page).write_text((DOCS / page).read_text(encoding="utf-8"), encoding="utf-8")
+    page = tmp_path / "catalog.md"
+    page.write_text(page.read_text(encoding="utf-8").replace("`0.1.0`", "`9.9.9`"))
+    assert tables.stale(tmp_path) == ["catalog.md"]
+    assert tables.write(tmp_path) == ["catalog.md"]
+    assert tables.stale(tmp_path) == []
+    broken = tmp_path / "outputs.md"
+    broken.write_text("# Output formats\n", encoding="utf-8")
+    with pytest.raises(ValueError, match="lacks the markers"):
+        tables.stale(tmp_path)

@@ -50,6 +50,7 @@ class Role(enum.StrEnum):
     NETWORK = "network"
     STORAGE = "storage"
     SERVICE = "service"
+    BOOTLOADER = "bootloader"
 
 
 class Stage(enum.StrEnum):
@@ -111,8 +112,9 @@ class InitImage:
 
     @role.validator
     def _check_role(self, _attribute: attrs.Attribute[Any], value: Role) -> None:
-        if value not in (Role.INIT, Role.RUNTIME):
-            fail("role", f"an init image has role 'init' or 'runtime', not {value.value!r}")
+        if value not in (Role.INIT, Role.RUNTIME, Role.BOOTLOADER):
+            roles = "'init' or 'runtime' (or 'bootloader')"
+            fail("role", f"an init image has role {roles}, not {value.value!r}")
 
     @property
     def name(self) -> str:

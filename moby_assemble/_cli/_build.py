@@ -121,8 +121,8 @@ def _assembler(
 @click.option(
     "--no-sbom",
     is_flag=True,
-    help="Add no SBOM to the root filesystem (no SBOM is generated yet; accepted for "
-    "LinuxKit compatibility).",
+    help="Add no SPDX SBOM (sbom.spdx.json) to the root filesystem. Without it the SBOM is "
+    "composed from the images' SBOM attestations and the catalog's Debian package lists.",
 )
 @click.option(
     "--lock",
@@ -200,7 +200,7 @@ def build(
     ) as (asm, client):
         platform_used = asm.target_platform(system, target)
         lock = _lock_for(state, asm, system, platform_used, lock_path, locked)
-        bundle = asm.assemble(system, lock=lock, platform=platform_used)
+        bundle = asm.assemble(system, lock=lock, platform=platform_used, sbom=not no_sbom)
         if "push" in chosen:
             options["reference"] = reference
             options["client"] = client

@@ -305,3 +305,16 @@ def test_the_executable_streams_a_build_to_stdout(tiny_system: TinySystem, tmp_p
     # Not a terminal: plain progress lines, no control codes.
     assert b"step 2/9 kernel: started" in result.stderr
     assert b"\x1b[" not in result.stderr
+
+
+def test_an_spdx_sbom_is_in_the_root_unless_no_sbom_is_given(
+    invoke: Invoke, tiny_system: TinySystem, tmp_path: Path
+) -> None:
+    cache = tmp_path / "cache"
+    with_sbom, without = tmp_path / "with.tar", tmp_path / "without.tar"
+    invoke("-q", "build", "--cache", cache, "-o", with_sbom, tiny_system.config)
+    invoke("-q", "build", "--cache", cache, "--no-sbom", "-o", without, tiny_system.config)
+    document = json.loads(_member(with_sbom, "sbom.spdx.json"))
+    assert document["spdxVersion"] == "SPDX-2.3"
+    assert "sbom.spdx.json" not in _names(without)
+    assert _names(with_sbom) - _names(without) == {"sbom.spdx.json"}

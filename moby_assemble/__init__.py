@@ -14,6 +14,7 @@ from __future__ import annotations
 import importlib as _importlib
 from typing import TYPE_CHECKING as _TYPE_CHECKING
 
+from ._diff import ChangeKind, ComponentChange, FieldChange, SystemDiff
 from ._errors import (
     AuthenticationError,
     ConfigError,
@@ -164,10 +165,13 @@ __all__ = [
     "BindNS",
     "Bundle",
     "BundleContainer",
+    "ChangeKind",
+    "ComponentChange",
     "ConfigError",
     "Container",
     "Descriptor",
     "Device",
+    "FieldChange",
     "File",
     "FrozenDict",
     "IDMapping",
@@ -209,6 +213,7 @@ __all__ = [
     "StepStarted",
     "StoreError",
     "System",
+    "SystemDiff",
     "UnsupportedError",
     "Volume",
     "__version__",

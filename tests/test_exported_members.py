@@ -21,6 +21,7 @@ PUBLIC_MODULES = [
     "moby_assemble.disk",
     "moby_assemble.layers",
     "moby_assemble.outputs",
+    "moby_assemble.progress",
     "moby_assemble.registry",
     "moby_assemble.runtime_spec",
     "moby_assemble.sbom",

@@ -18,6 +18,7 @@ Example::
 from ._assembler import Assembler, default_cache_dir, source_date_epoch
 from ._bundle import Bundle, BundleContainer
 from ._context import BuildContext, ImageUse, SbomGenerator
+from ._display import WrittenOutputs
 from ._events import (
     AssemblyEvent,
     AssemblyFinished,
@@ -51,6 +52,7 @@ __all__ = [
     "StepFailed",
     "StepFinished",
     "StepStarted",
+    "WrittenOutputs",
     "default_cache_dir",
     "run_steps",
     "source_date_epoch",

@@ -28,6 +28,10 @@ service   ``services.getty()``                               services
 service   ``services.demo(data="/var/data")``                services
 ========  =================================================  ==============
 
+Components are also looked up by name (:func:`get_component`), which includes third-party
+factories registered in-process (:func:`register_component`) or declared in the entry point
+group ``moby_assemble.components``.
+
 .. versionadded:: 0.1
 """
 
@@ -40,18 +44,32 @@ from ._catalog import (
     image_reference,
     recipe_dir,
 )
+from ._registry import (
+    COMPONENT_ENTRY_POINT_GROUP,
+    ComponentFactory,
+    available_components,
+    get_component,
+    register_component,
+    unregister_component,
+)
 
 __all__ = [
     "CATALOG",
+    "COMPONENT_ENTRY_POINT_GROUP",
     "DEFAULT_REGISTRY",
     "CatalogEntry",
+    "ComponentFactory",
+    "available_components",
     "build_catalog",
+    "get_component",
     "image_reference",
     "init",
     "kernel",
     "network",
     "recipe_dir",
+    "register_component",
     "runtime",
     "services",
     "storage",
+    "unregister_component",
 ]

@@ -18,11 +18,13 @@ from moby_assemble import Assembler, OutputError, System, available_formats, reg
 
 def main(image: str, workdir: Path) -> dict[str, Any]:
     report: dict[str, Any] = {"formats": list(available_formats())}
-    components = {ep.name: ep for ep in entry_points(group="moby_assemble.components")}
-    report["components"] = sorted(components)
-    if "hello" not in components:
+    from moby_assemble.components import available_components, get_component
+
+    report["components"] = list(available_components())
+    declared = {ep.name for ep in entry_points(group="moby_assemble.components")}
+    if "hello" not in declared:
         return report
-    hello = components["hello"].load()
+    hello = get_component("hello")
     # In-process registration: the plug-in's format class under another name.
     manifest_format = type(
         "InlineFormat", (type(_format("manifest-json")),), {"name": "manifest-inline"}

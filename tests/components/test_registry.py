@@ -31,5 +31,5 @@ def test_in_process_registration_never_silently_replaces_a_name() -> None:
         register_component("test-web", web, replace=True)
     finally:
         unregister_component("test-web")
-    with pytest.raises(ConfigError, match="unknown component 'test-web'; known: .*dhcp"):
+    with pytest.raises(ConfigError, match=r"unknown component 'test-web'; known: .*dhcp"):
         get_component("test-web")

@@ -103,7 +103,7 @@ def assemble(
     linux/amd64 pulling ``localhost:5000`` through ``mirror``, and write ``formats`` into
     ``out``. Returns format name -> files written."""
     # mirrors= is typed through attrs' converter, which mypy reads as an unbound TypeVar.
-    registries = {NAMED_REGISTRY: RegistryConfig(mirrors=(mirror,))}  # type: ignore[arg-type]
+    registries = {NAMED_REGISTRY: RegistryConfig(mirrors=(mirror,))}
     with ma.Assembler(cache, platform="linux/amd64", registries=registries) as asm:
         lock = asm.resolve(system)
         out.mkdir(parents=True, exist_ok=True)

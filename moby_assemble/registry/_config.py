@@ -18,6 +18,7 @@ from __future__ import annotations
 import http.cookiejar
 import ipaddress
 import ssl
+from collections.abc import Iterable
 
 import attrs
 import httpx
@@ -30,6 +31,13 @@ __all__ = [
     "no_cookies",
     "ssl_context_for",
 ]
+
+
+def _to_mirrors(value: Iterable[str]) -> tuple[str, ...]:
+    # A named, typed converter: attrs' ``converter=tuple`` makes mypy reject a tuple argument.
+    if isinstance(value, str):
+        return (value,)
+    return tuple(value)
 
 
 def _check_cert_pair(_instance: object, _attribute: object, value: tuple[str, str] | None) -> None:
@@ -67,7 +75,7 @@ class RegistryConfig:
     plain_http: bool = False
     ca_bundle: str | None = None
     client_cert: tuple[str, str] | None = attrs.field(default=None, validator=_check_cert_pair)
-    mirrors: tuple[str, ...] = attrs.field(default=(), converter=tuple)
+    mirrors: tuple[str, ...] = attrs.field(default=(), converter=_to_mirrors)
 
     @property
     def needs_own_tls(self) -> bool:

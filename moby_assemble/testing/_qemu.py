@@ -102,6 +102,9 @@ def boot_qemu(
     argv = [
         binary, "-accel", "tcg", "-m", str(memory_mib), "-nodefaults", "-display", "none",
         "-serial", "stdio", "-no-reboot", "-kernel", os.fspath(kernel), "-append", cmdline,
+        # Seeds the guest's entropy pool at once; without it mke2fs and anything else
+        # asking for random UUIDs early waits seconds under TCG.
+        "-device", "virtio-rng-pci",
     ]  # fmt: skip
     if initrd is not None:
         argv += ["-initrd", os.fspath(initrd)]

@@ -1,0 +1,93 @@
+"""Boot loader components: what the disk and ISO output formats boot the system with.
+
+A boot loader is an image like any other component (role ``bootloader``), built by the
+packager from Debian packages (``components/bootloader-*/recipe.toml``). It goes in the
+system's ``init`` section: its files are unpacked into the root at the paths Debian uses
+(``/usr/lib/ISOLINUX/isolinux.bin``...), the boot formats read them from there, and the
+lock pins the image like every other, so the same lock always gives the same boot loader
+and nothing is fetched while writing an output.
+
+==========================  ==================================================  ================
+factory                     files                                               formats
+==========================  ==================================================  ================
+``bootloader.syslinux()``   isolinux.bin, isohdpfx.bin, ldlinux.c32, mbr.bin    ``iso-bios``,
+                                                                                ``raw-bios``,
+                                                                                ``qcow2-bios``,
+                                                                                ``vhd``, ``vmdk``
+``bootloader.efi()``        linuxx64.efi.stub, systemd-bootx64.efi              ``iso-efi*``,
+                                                                                ``raw-efi``,
+                                                                                ``qcow2-efi``
+==========================  ==================================================  ================
+
+Example::
+
+    >>> from moby_assemble.components import bootloader
+    >>> bootloader.efi()
+    InitImage('localhost:5000/moby-assemble/bootloader-efi:252.39-1', role='bootloader')
+
+    system = system.with_init(init.base(), runtime.runc(), bootloader.efi())
+    bundle.write("out", ["raw-efi", "iso-efi"])
+
+.. versionadded:: 0.1
+"""
+
+from __future__ import annotations
+
+from .._errors import ConfigError
+from .._model import InitImage, Role
+from ._catalog import DEFAULT_REGISTRY
+
+__all__ = ["VERSIONS", "efi", "syslinux"]
+
+#: The version (default tag) of each boot loader component, as its recipe says.
+VERSIONS = {"bootloader-syslinux": "6.04-3", "bootloader-efi": "252.39-1"}
+
+
+def _reference(name: str, registry: str | None, tag: str | None, image: str | None) -> str:
+    # The rules of components.image_reference (the catalog table does not list these yet).
+    if image is not None:
+        if registry is not None or tag is not None:
+            raise ConfigError(f"{name}: give image=, or registry=/tag=, not both", path="image")
+        return image
+    base = (registry if registry is not None else DEFAULT_REGISTRY).strip().rstrip("/")
+    if not base:
+        raise ConfigError(f"{name}: registry must not be empty", path="registry")
+    return f"{base}/{name}:{tag or VERSIONS[name]}"
+
+
+def syslinux(
+    *, registry: str | None = None, tag: str | None = None, image: str | None = None
+) -> InitImage:
+    """The BIOS boot loaders: isolinux for ISOs, syslinux's MBR and module for disks.
+
+    Used by ``iso-bios``, ``raw-bios``, ``qcow2-bios``, ``vhd``, ``dynamic-vhd`` and
+    ``vmdk``. (The disk formats also run Debian's ``syslinux`` installer program on the
+    host: Debian ships the syslinux core only inside it.)
+
+    Args:
+        registry, tag, image: where the image is (see
+            :func:`~moby_assemble.components.image_reference`).
+
+    Raises:
+        ConfigError: ``image`` given with ``registry`` or ``tag``, or an empty registry.
+    """
+    ref = _reference("bootloader-syslinux", registry, tag, image)
+    return InitImage(ref, role=Role.BOOTLOADER)
+
+
+def efi(
+    *, registry: str | None = None, tag: str | None = None, image: str | None = None
+) -> InitImage:
+    """The UEFI boot loaders: systemd's EFI stub (for unified kernel images) and systemd-boot.
+
+    Used by ``iso-efi``, ``iso-efi-initrd``, ``raw-efi`` and ``qcow2-efi``.
+
+    Args:
+        registry, tag, image: where the image is (see
+            :func:`~moby_assemble.components.image_reference`).
+
+    Raises:
+        ConfigError: ``image`` given with ``registry`` or ``tag``, or an empty registry.
+    """
+    ref = _reference("bootloader-efi", registry, tag, image)
+    return InitImage(ref, role=Role.BOOTLOADER)

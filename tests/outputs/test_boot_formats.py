@@ -101,23 +101,37 @@ def _boot(fmt: str, written: Written) -> str:
     return boot_rootfs_image(kernel, cmdline.read_text(), image, shim)
 
 
+class Boots:
+    """Boots of the written formats on a small thread pool, each started once."""
+
+    def __init__(self, written: Written, pool: concurrent.futures.ThreadPoolExecutor) -> None:
+        self.written = written
+        self.pool = pool
+        self.started: dict[str, concurrent.futures.Future[str]] = {}
+
+    def start(self, fmt: str) -> concurrent.futures.Future[str]:
+        if fmt not in self.started:
+            self.started[fmt] = self.pool.submit(_boot, fmt, self.written)
+        return self.started[fmt]
+
+
 @pytest.fixture(scope="module")
-def consoles(
-    written: Written, request: pytest.FixtureRequest
-) -> Iterator[dict[str, concurrent.futures.Future[str]]]:
-    """The console of each format's boot, booted three at a time (only those selected)."""
+def boots(written: Written, request: pytest.FixtureRequest) -> Iterator[Boots]:
+    """Boots three machines at a time: every selected format is started at once, so the
+    tests mostly wait for results already on their way. Under xdist a worker runs only some
+    of the tests, so there each boot starts when its test asks."""
     written.scratch.mkdir(exist_ok=True)
-    wanted = [
-        str(item.callspec.params["fmt"])
-        for item in request.session.items
-        if isinstance(item, pytest.Function)
-        and item.module is request.module
-        and hasattr(item, "callspec")
-        and "fmt" in item.callspec.params
-        and item.name.startswith("test_the_format_boots")
-    ]
     with concurrent.futures.ThreadPoolExecutor(max_workers=3) as pool:
-        yield {fmt: pool.submit(_boot, fmt, written) for fmt in dict.fromkeys(wanted)}
+        boots = Boots(written, pool)
+        if not hasattr(request.config, "workerinput"):
+            for item in request.session.items:
+                if (
+                    isinstance(item, pytest.Function)
+                    and item.module is request.module
+                    and item.name.startswith("test_the_format_boots")
+                ):
+                    boots.start(str(item.callspec.params["fmt"]))
+        yield boots
 
 
 def test_the_kernel_initrd_reference_boot_prints_the_markers(written: Written) -> None:
@@ -126,10 +140,8 @@ def test_the_kernel_initrd_reference_boot_prints_the_markers(written: Written) -
 
 
 @pytest.mark.parametrize("fmt", FORMATS)
-def test_the_format_boots_to_the_kernel_initrd_markers(
-    fmt: str, consoles: dict[str, concurrent.futures.Future[str]]
-) -> None:
-    console = consoles[fmt].result(timeout=600)
+def test_the_format_boots_to_the_kernel_initrd_markers(fmt: str, boots: Boots) -> None:
+    console = boots.start(fmt).result(timeout=600)
     for marker in MARKERS:
         assert marker in console, f"{fmt}: no {marker!r}\n{console[-3000:]}"
     assert "SHIM-" not in console, console[-3000:]

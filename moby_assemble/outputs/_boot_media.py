@@ -15,7 +15,8 @@ pinned then, which is why it has to be asked for.
 
 Example::
 
-    with stage_boot_media(bundle, "out", format="iso-bios", loader=SYSLINUX_ISO) as media:
+    loader = (ISOLINUX_BIN, LDLINUX_C32)
+    with stage_boot_media(bundle, "out", format="iso-bios", name="web", loader=loader) as media:
         media.kernel, media.initrd, media.cmdline, media.files["isolinux.bin"]
 """
 
@@ -42,8 +43,10 @@ __all__ = [
     "BOOT_OPTIONS",
     "EFI_STUB",
     "EFI_SYSTEMD_BOOT",
-    "SYSLINUX_DISK",
-    "SYSLINUX_ISO",
+    "ISOHDPFX_BIN",
+    "ISOLINUX_BIN",
+    "LDLINUX_C32",
+    "MBR_BIN",
     "BootFormat",
     "BootMedia",
     "BootloaderFile",
@@ -88,10 +91,6 @@ EFI_STUB = BootloaderFile(
 EFI_SYSTEMD_BOOT = BootloaderFile(
     "systemd-bootx64.efi", "usr/lib/systemd/boot/efi/systemd-bootx64.efi", "systemd-boot-efi", _EFI
 )
-#: What an isolinux ISO needs.
-SYSLINUX_ISO = (ISOLINUX_BIN, ISOHDPFX_BIN, LDLINUX_C32)
-#: What a syslinux disk needs from the component (the installer writes the rest).
-SYSLINUX_DISK = (MBR_BIN,)
 
 #: The options every boot format understands.
 BOOT_OPTIONS = frozenset({"compression", "compression_level", "bootloader_root"})

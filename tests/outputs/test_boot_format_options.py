@@ -20,7 +20,7 @@ from moby_assemble.outputs import (
     write_formats,
 )
 
-from .bootformats_support import CMDLINE, loader_items, small_system
+from .bootformats_support import CMDLINE, loader_items, require_syslinux_installer, small_system
 from .conftest import FakeBundle, busybox_items, write_tar
 
 BOOT_FORMATS = (
@@ -148,6 +148,7 @@ def test_an_unknown_image_compression_is_an_error_before_anything_is_written(
 
 
 def test_write_formats_hands_each_format_its_options(system: FakeBundle, tmp_path: Path) -> None:
+    require_syslinux_installer()
     written = write_formats(
         system,
         tmp_path / "out",

@@ -26,6 +26,7 @@ storage   ``storage.format(device)``                         onboot
 storage   ``storage.mount(device, path)``                    onboot
 service   ``services.getty()``                               services
 service   ``services.demo(data="/var/data")``                services
+bootldr   ``bootloader.syslinux()``, ``bootloader.efi()``    init (files for the disk/ISO formats)
 ========  =================================================  ==============
 
 Components are also looked up by name (:func:`get_component`), which includes third-party
@@ -35,7 +36,7 @@ group ``moby_assemble.components``.
 .. versionadded:: 0.1
 """
 
-from . import init, kernel, network, runtime, services, storage
+from . import bootloader, init, kernel, network, runtime, services, storage
 from ._catalog import (
     CATALOG,
     DEFAULT_REGISTRY,
@@ -60,6 +61,7 @@ __all__ = [
     "CatalogEntry",
     "ComponentFactory",
     "available_components",
+    "bootloader",
     "build_catalog",
     "get_component",
     "image_reference",

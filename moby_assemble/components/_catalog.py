@@ -121,6 +121,21 @@ CATALOG: Mapping[str, CatalogEntry] = {
             Stage.SERVICES,
             "demo service that reports whether storage and network work",
         ),
+        CatalogEntry(
+            "bootloader-syslinux",
+            "6.04-3",
+            Role.BOOTLOADER,
+            Stage.INIT,
+            "isolinux and syslinux BIOS boot loader files (Debian's isolinux, syslinux-common)",
+        ),
+        CatalogEntry(
+            "bootloader-efi",
+            "252.39-1",
+            Role.BOOTLOADER,
+            Stage.INIT,
+            "systemd-boot and systemd's EFI stub for unified kernel images "
+            "(Debian's systemd-boot-efi)",
+        ),
     )
 }
 

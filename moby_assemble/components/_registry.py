@@ -3,7 +3,8 @@
 A *component factory* is a callable that returns a model value (a
 :class:`~moby_assemble.Kernel`, :class:`~moby_assemble.InitImage` or
 :class:`~moby_assemble.Container`). The catalog's factories are registered under their catalog
-names (``kernel``, ``init``, ``runc``, ``dhcp``, ``format``, ``mount``, ``getty``, ``demo``);
+names (``kernel``, ``init``, ``runc``, ``dhcp``, ``format``, ``mount``, ``getty``, ``demo``,
+``bootloader-syslinux``, ``bootloader-efi``);
 third parties add theirs with :func:`register_component` or through the entry point group
 ``moby_assemble.components`` in their package metadata::
 
@@ -53,7 +54,7 @@ _entry_points_loaded = False
 
 
 def _builtins() -> dict[str, ComponentFactory]:
-    from . import init, kernel, network, runtime, services, storage
+    from . import bootloader, init, kernel, network, runtime, services, storage
 
     return {
         "kernel": kernel.debian_cloud,
@@ -64,6 +65,8 @@ def _builtins() -> dict[str, ComponentFactory]:
         "mount": storage.mount,
         "getty": services.getty,
         "demo": services.demo,
+        "bootloader-syslinux": bootloader.syslinux,
+        "bootloader-efi": bootloader.efi,
     }
 
 

@@ -33,26 +33,17 @@ Example::
 
 from __future__ import annotations
 
-from .._errors import ConfigError
 from .._model import InitImage, Role
-from ._catalog import DEFAULT_REGISTRY
+from ._catalog import CATALOG, image_reference
 
 __all__ = ["VERSIONS", "efi", "syslinux"]
 
 #: The version (default tag) of each boot loader component, as its recipe says.
-VERSIONS = {"bootloader-syslinux": "6.04-3", "bootloader-efi": "252.39-1"}
+VERSIONS = {n: CATALOG[n].version for n in ("bootloader-syslinux", "bootloader-efi")}
 
 
 def _reference(name: str, registry: str | None, tag: str | None, image: str | None) -> str:
-    # The rules of components.image_reference (the catalog table does not list these yet).
-    if image is not None:
-        if registry is not None or tag is not None:
-            raise ConfigError(f"{name}: give image=, or registry=/tag=, not both", path="image")
-        return image
-    base = (registry if registry is not None else DEFAULT_REGISTRY).strip().rstrip("/")
-    if not base:
-        raise ConfigError(f"{name}: registry must not be empty", path="registry")
-    return f"{base}/{name}:{tag or VERSIONS[name]}"
+    return image_reference(name, registry=registry, tag=tag, image=image)
 
 
 def syslinux(

@@ -403,7 +403,7 @@ def _role_and_stage(reader: TableReader) -> tuple[Role, Stage | None]:
     if role is Role.KERNEL:
         if stage is not None:
             reader.fail(reader.at("stage"), "a kernel has no stage")
-    elif role in (Role.INIT, Role.RUNTIME):
+    elif role in (Role.INIT, Role.RUNTIME, Role.BOOTLOADER):
         if stage not in (None, Stage.INIT):
             reader.fail(reader.at("stage"), f"a {role.value} component is unpacked at 'init'")
         stage = Stage.INIT

@@ -35,11 +35,7 @@ RECIPES = {"bootloader-syslinux": bootloader.syslinux, "bootloader-efi": bootloa
 
 
 def _recipe_file(name: str) -> Path:
-    # recipe.pending.toml until the catalog lists the boot loaders (test_catalog pairs
-    # recipe.toml files with catalog entries); then recipe.toml.
-    folder = COMPONENTS / name
-    final = folder / "recipe.toml"
-    return final if final.is_file() else folder / "recipe.pending.toml"
+    return COMPONENTS / name / "recipe.toml"
 
 
 def test_the_factories_point_at_the_catalog_registry_with_role_bootloader() -> None:

@@ -9,6 +9,7 @@ from moby_assemble._model import Container, InitImage, Kernel, Role, System
 from moby_assemble.components import (
     CATALOG,
     DEFAULT_REGISTRY,
+    bootloader,
     image_reference,
     init,
     kernel,
@@ -29,6 +30,8 @@ def test_every_factory_gives_its_role_and_default_reference() -> None:
         "mount": storage.mount("/dev/vda", "/var/data"),
         "getty": services.getty(),
         "demo": services.demo(),
+        "bootloader-syslinux": bootloader.syslinux(),
+        "bootloader-efi": bootloader.efi(),
     }
     assert set(made) == set(CATALOG)
     for name, value in made.items():

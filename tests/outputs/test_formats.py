@@ -59,9 +59,9 @@ def test_every_built_in_format_is_registered_and_describes_itself() -> None:
 
 
 def test_unknown_format_names_the_available_ones() -> None:
-    with pytest.raises(OutputError, match=r"'iso-bios'.*kernel\+initrd") as info:
-        get_format("iso-bios")
-    assert info.value.format == "iso-bios"
+    with pytest.raises(OutputError, match=r"'gcp'.*kernel\+initrd") as info:
+        get_format("gcp")
+    assert info.value.format == "gcp"
 
 
 class _Notes:

@@ -6,6 +6,10 @@ registry sent them, the config and the layers. Blobs already in the store are ne
 again; blobs shared by several images of one build are fetched once, a bounded number at a
 time. With no client, or an offline store, nothing touches the network.
 
+An :class:`~moby_assemble.store.LayoutReference` (``oci-layout:DIR:TAG``) pulls from an OCI
+image layout on disk instead of a registry: the same selection, the same checks, every blob
+copied into the store verified against its digest, and never any network, offline or not.
+
 Example::
 
     from moby_assemble import Platform
@@ -26,23 +30,28 @@ import logging
 import threading
 from collections.abc import Iterable, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor, wait
+from pathlib import Path
 from types import TracebackType
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import attrs
 
 from .._errors import OfflineError, PlatformError, StoreError, UnsupportedError
 from .._oci import Descriptor, MediaType
 from .._platform import Platform
+from ..store._reference import LayoutReference, copy_layout_blob, read_layout_document
 from ._client import DEFAULT_MAX_MANIFEST_SIZE, RegistryClient
 from ._events import BlobFinished, BlobProgress, BlobStarted, ProgressCallback
-from ._manifest import Manifest
+from ._manifest import Manifest, is_attestation
 from ._reference import ImageReference
 
 if TYPE_CHECKING:
     from ..store import Store
 
-__all__ = ["MAX_CONFIG_SIZE", "PulledImage", "Puller"]
+__all__ = ["MAX_CONFIG_SIZE", "ImageSource", "PulledImage", "Puller"]
+
+#: What the puller pulls from: a registry reference, or an image in an OCI layout.
+ImageSource = ImageReference | LayoutReference
 
 _LOG = logging.getLogger("moby_assemble.registry")
 
@@ -50,6 +59,8 @@ _LOG = logging.getLogger("moby_assemble.registry")
 MAX_CONFIG_SIZE = 16 * 1024 * 1024
 #: Indexes inside indexes are legal; this deep is not plausible.
 _MAX_NESTING = 4
+#: BuildKit's annotation naming the image manifest an attestation manifest is about.
+_ATTESTATION_SUBJECT = "vnd.docker.reference.digest"
 
 
 @attrs.frozen
@@ -59,7 +70,10 @@ class PulledImage:
     Everything named here is in the store, verified.
 
     Attributes:
-        reference: the reference as asked for.
+        reference: the reference as asked for. For an image pulled from an OCI layout this
+            is the :class:`~moby_assemble.store.LayoutReference` (it has ``str``, ``tag``,
+            ``digest`` and ``with_digest`` like an image reference; the annotation still
+            says ``ImageReference`` because the SBOM reader is typed for that alone).
         platform: the platform of the chosen image.
         index: the index (or Docker manifest list) the image was selected from, if any.
         manifest: the image manifest's descriptor (with ``platform`` when from an index).
@@ -91,9 +105,19 @@ class PulledImage:
         """The reference pinned to :attr:`digest` (the tag is kept for readability)."""
         return self.reference.with_digest(self.digest)
 
+    @property
+    def source(self) -> ImageSource:
+        """Where the image came from: the registry reference or the OCI layout reference."""
+        return self.reference
+
 
 def _tag_name(ref: ImageReference) -> str | None:
     return f"{ref.name}:{ref.tag}" if ref.tag is not None else None
+
+
+def _anchored(ref: ImageSource) -> ImageSource:
+    # A relative layout path means the current directory *now*: fix it once per call.
+    return ref.anchored() if isinstance(ref, LayoutReference) else ref
 
 
 class Puller:
@@ -107,7 +131,11 @@ class Puller:
         progress: called with :mod:`~moby_assemble.registry._events` values.
 
     Offline (no client, or ``store.offline``) a missing image, manifest or blob is an
-    :class:`~moby_assemble.OfflineError` naming the reference.
+    :class:`~moby_assemble.OfflineError` naming the reference. Images named by a
+    :class:`~moby_assemble.store.LayoutReference` come from their layout whether offline or
+    not (reading a local directory is not fetching); a missing tag or blob is a
+    :class:`~moby_assemble.StoreError`, a corrupt blob an :class:`~moby_assemble.IntegrityError`,
+    both naming the layout.
     """
 
     def __init__(
@@ -127,6 +155,7 @@ class Puller:
         self._lock = threading.RLock()
         self._inflight: dict[str, Future[None]] = {}
         self._executor: ThreadPoolExecutor | None = None
+        self._layouts: dict[Path, Store] = {}
 
     @property
     def offline(self) -> bool:
@@ -157,32 +186,38 @@ class Puller:
 
     # -- public operations ----------------------------------------------------------------
 
-    def pull(
-        self, ref: ImageReference, platform: Platform, *, fallback: bool = False
-    ) -> PulledImage:
+    def pull(self, ref: ImageSource, platform: Platform, *, fallback: bool = False) -> PulledImage:
         """Make sure the store holds ``ref`` for ``platform`` and describe it.
 
         Args:
             ref: the image; a pinned reference whose manifest is in the store needs no
-                network at all.
+                network at all. A :class:`~moby_assemble.store.LayoutReference` is read
+                from its layout (a relative path is relative to the current directory).
             platform: the platform wanted (strict match unless ``fallback``).
             fallback: accept a compatible platform (``amd64/v2`` for ``amd64/v3`` …).
 
         Raises:
             PlatformError: the image has no such platform (lists those it has).
             OfflineError: offline and something is missing from the store.
+            StoreError: a layout lacks the tag, manifest or blob (naming the layout).
             IntegrityError: content does not match its digest or size.
             RegistryError: and subclasses, from the registry.
         """
+        ref = _anchored(ref)
         with self._store.lease():
             image, top = self._resolve_image(ref, platform, fallback)
             self._wait([self._ensure_blob(ref, d, platform) for d in image.layers])
-            if not self.offline:
-                self._tag(ref, top)
+            if isinstance(ref, ImageReference):
+                if not self.offline:
+                    self._tag(ref, top)
+            elif image.index is not None:
+                # A layout stays the source of its images (its copies need no tags here),
+                # but an SBOM step must find this image's attestations without a registry.
+                self._copy_attestations(ref, image)
         return image
 
     def pull_many(
-        self, refs: Iterable[ImageReference], platform: Platform, *, fallback: bool = False
+        self, refs: Iterable[ImageSource], platform: Platform, *, fallback: bool = False
     ) -> list[PulledImage]:
         """Pull several images, their blobs fetched concurrently and each digest once.
 
@@ -197,7 +232,7 @@ class Puller:
 
     def resolve(
         self,
-        ref: ImageReference,
+        ref: ImageSource,
         platform: Platform | None = None,
         *,
         fallback: bool = False,
@@ -207,21 +242,23 @@ class Puller:
         A tag is resolved with ``HEAD`` (cheap, and not counted by Docker Hub's rate
         limit). With ``platform``, the image is also checked to offer it: the index comes
         from the store when cached, else it is fetched and cached. Offline the store's
-        tag is used.
+        tag is used. A layout's tag is looked up in its ``index.json``, offline or not.
 
         Raises:
             OfflineError: offline and the store does not know ``ref``.
+            StoreError: a layout does not have the tag or digest (naming the layout).
             PlatformError: ``platform`` given and not offered.
         """
+        ref = _anchored(ref)
         if ref.digest is not None and platform is None:
             return ref.digest
-        if self.offline:
+        if self._is_offline(ref):
+            assert isinstance(ref, ImageReference)
             desc = self._stored_top_descriptor(ref)
         elif ref.digest is not None:
             desc = Descriptor(MediaType.OCI_MANIFEST, ref.digest, 0)
         else:
-            assert self._client is not None
-            desc = self._client.head_manifest(ref)
+            desc = self._head(ref)
         if platform is not None:
             top = self._top_by_digest(ref, desc)
             if top.is_index:
@@ -230,10 +267,69 @@ class Puller:
                 self._check_single_platform(ref, top, platform, fallback)
         return desc.digest
 
+    # -- sources: a registry, or an OCI layout on disk ---------------------------------------
+
+    def _is_offline(self, ref: ImageSource) -> bool:
+        """True when what ``ref`` needs must already be in the store (never for a layout)."""
+        return self.offline if isinstance(ref, ImageReference) else False
+
+    def _layout(self, ref: LayoutReference) -> Store:
+        """The layout ``ref`` names, opened once per puller (read-only)."""
+        with self._lock:
+            layout = self._layouts.get(ref.path)
+            if layout is None:
+                layout = self._layouts[ref.path] = ref.open_source()
+            return layout
+
+    def _head(self, ref: ImageSource) -> Descriptor:
+        """What a tag points at: a HEAD request, or the layout's ``index.json`` entry."""
+        if isinstance(ref, LayoutReference):
+            return ref.resolve(self._layout(ref))
+        assert self._client is not None
+        return self._client.head_manifest(ref)
+
+    def _get_manifest(
+        self, ref: ImageSource, desc: Descriptor, expected: Descriptor | None
+    ) -> Manifest:
+        """The document ``desc`` names, from the registry or the layout, verified."""
+        if isinstance(ref, LayoutReference):
+            data = read_layout_document(
+                ref, self._layout(ref), desc, max_size=DEFAULT_MAX_MANIFEST_SIZE
+            )
+            return Manifest.parse(
+                data,
+                content_type=expected.media_type if expected is not None else None,
+                digest=desc.digest,
+                size=expected.size if expected is not None else None,
+                reference=str(ref),
+            )
+        assert self._client is not None
+        return self._client.get_manifest(ref.with_digest(desc.digest), expected=expected)
+
+    def _copy_attestations(self, ref: LayoutReference, image: PulledImage) -> None:
+        """Copy the attestation manifests (and their blobs) about ``image``'s manifest that
+        the layout's index lists directly and the layout holds."""
+        assert image.index is not None
+        index = self._stored(ref, image.index.digest, image.index, str(ref))
+        subject = image.manifest.digest
+        for entry in index.manifests:
+            if not is_attestation(entry):
+                continue
+            if entry.annotation_dict.get(_ATTESTATION_SUBJECT) != subject:
+                continue
+            what = f"attestation {entry.digest} of {ref}"
+            try:
+                manifest = self._document(ref, entry, what)
+                blobs = (manifest.config, *manifest.layers)
+                self._wait([self._ensure_blob(ref, d, image.platform) for d in blobs])
+            except StoreError as e:
+                # Not every copy of a layout keeps attestations; an SBOM then says so.
+                _LOG.debug("%s: not copied (%s)", what, e)
+
     # -- manifests ------------------------------------------------------------------------
 
     def _resolve_image(
-        self, ref: ImageReference, platform: Platform, fallback: bool
+        self, ref: ImageSource, platform: Platform, fallback: bool
     ) -> tuple[PulledImage, Descriptor]:
         top = self._top(ref)
         index_desc = None
@@ -257,7 +353,8 @@ class Puller:
             image_platform = self._check_platform(ref, image_platform, platform, fallback)
         assert image_platform is not None
         image = PulledImage(
-            reference=ref,
+            # A LayoutReference too: see the note on PulledImage.reference.
+            reference=cast("ImageReference", ref),
             platform=image_platform,
             index=index_desc,
             manifest=manifest_desc,
@@ -267,34 +364,33 @@ class Puller:
         )
         return image, top.descriptor
 
-    def _top(self, ref: ImageReference) -> Manifest:
+    def _top(self, ref: ImageSource) -> Manifest:
         """The document ``ref`` points at, from the store when that is safe."""
-        if self.offline:
+        if self._is_offline(ref):
+            assert isinstance(ref, ImageReference)
             return self._top_by_digest(ref, self._stored_top_descriptor(ref))
         if ref.digest is not None and self._store.has_blob(ref.digest):
             return self._top_by_digest(ref, Descriptor(MediaType.OCI_MANIFEST, ref.digest, 0))
-        assert self._client is not None
         # HEAD first: when the tag still points at what we have, no body is transferred.
         desc = (
-            self._client.head_manifest(ref)
+            self._head(ref)
             if ref.digest is None
             else Descriptor(MediaType.OCI_MANIFEST, ref.digest, 0)
         )
         return self._top_by_digest(ref, desc)
 
-    def _top_by_digest(self, ref: ImageReference, desc: Descriptor) -> Manifest:
+    def _top_by_digest(self, ref: ImageSource, desc: Descriptor) -> Manifest:
         # ``desc.size`` is 0 when only the digest is known.
         expected = desc if desc.size else None
         if self._store.has_blob(desc.digest):
             return self._stored(ref, desc.digest, expected, str(ref))
-        if self.offline:
+        if self._is_offline(ref):
             raise self._offline_missing(ref, f"manifest {desc.digest}")
-        assert self._client is not None
-        manifest = self._client.get_manifest(ref.with_digest(desc.digest), expected=expected)
+        manifest = self._get_manifest(ref, desc, expected)
         self._store.ingest_bytes(manifest.descriptor, manifest.data)
         return manifest
 
-    def _document(self, ref: ImageReference, desc: Descriptor, what: str) -> Manifest:
+    def _document(self, ref: ImageSource, desc: Descriptor, what: str) -> Manifest:
         """A child manifest or index named by an index entry."""
         if desc.size > DEFAULT_MAX_MANIFEST_SIZE:
             raise UnsupportedError(
@@ -304,15 +400,14 @@ class Puller:
             )
         if self._store.has_blob(desc.digest):
             return self._stored(ref, desc.digest, desc, what)
-        if self.offline:
+        if self._is_offline(ref):
             raise self._offline_missing(ref, f"manifest {desc.digest} ({what})")
-        assert self._client is not None
-        manifest = self._client.get_manifest(ref.with_digest(desc.digest), expected=desc)
+        manifest = self._get_manifest(ref, desc, desc)
         self._store.ingest_bytes(manifest.descriptor, manifest.data)
         return manifest
 
     def _stored(
-        self, ref: ImageReference, digest: str, expected: Descriptor | None, what: str
+        self, ref: ImageSource, digest: str, expected: Descriptor | None, what: str
     ) -> Manifest:
         data = self._store.read_blob(digest, max_size=DEFAULT_MAX_MANIFEST_SIZE)
         return Manifest.parse(
@@ -339,7 +434,7 @@ class Puller:
                 path=str(self._store.path),
             ) from None
 
-    def _offline_missing(self, ref: ImageReference, what: str) -> OfflineError:
+    def _offline_missing(self, ref: ImageSource, what: str) -> OfflineError:
         return OfflineError(
             f"offline: {what} of image {ref} is not in the store {self._store.path}",
             reference=str(ref),
@@ -347,7 +442,7 @@ class Puller:
         )
 
     def _select(
-        self, ref: ImageReference, index: Manifest, platform: Platform, fallback: bool, depth: int
+        self, ref: ImageSource, index: Manifest, platform: Platform, fallback: bool, depth: int
     ) -> Descriptor:
         """The image entry for ``platform``, searching nested indexes after direct entries."""
         try:
@@ -378,7 +473,7 @@ class Puller:
     # -- config and platform ----------------------------------------------------------------
 
     def _config(
-        self, ref: ImageReference, manifest: Manifest, platform: Platform
+        self, ref: ImageSource, manifest: Manifest, platform: Platform
     ) -> tuple[Descriptor, Mapping[str, Any]]:
         desc = manifest.config
         if desc.media_type not in MediaType.CONFIGS:
@@ -417,14 +512,14 @@ class Puller:
             return None
 
     def _check_single_platform(
-        self, ref: ImageReference, manifest: Manifest, platform: Platform, fallback: bool
+        self, ref: ImageSource, manifest: Manifest, platform: Platform, fallback: bool
     ) -> None:
         _, config = self._config(ref, manifest, platform)
         self._check_platform(ref, self._config_platform(config), platform, fallback)
 
     @staticmethod
     def _check_platform(
-        ref: ImageReference, have: Platform | None, want: Platform, fallback: bool
+        ref: ImageSource, have: Platform | None, want: Platform, fallback: bool
     ) -> Platform:
         """A single-platform image must be for the wanted platform (or say none)."""
         if have is None:
@@ -452,9 +547,7 @@ class Puller:
                 )
             return self._executor
 
-    def _ensure_blob(
-        self, ref: ImageReference, desc: Descriptor, platform: Platform
-    ) -> Future[None]:
+    def _ensure_blob(self, ref: ImageSource, desc: Descriptor, platform: Platform) -> Future[None]:
         """A future for ``desc`` being in the store, shared by everyone who needs it."""
         done: Future[None] = Future()
         with self._lock:
@@ -462,7 +555,7 @@ class Puller:
             if running is not None:
                 return running
             cached = self._store.has_blob(desc.digest)
-            if not cached and not self.offline:
+            if not cached and not self._is_offline(ref):
                 return self._start_download(ref, desc)
         if cached:
             self._emit(BlobFinished(desc.digest, desc.size, cached=True))
@@ -471,7 +564,7 @@ class Puller:
             done.set_exception(self._offline_missing(ref, f"blob {desc.digest} ({platform})"))
         return done
 
-    def _start_download(self, ref: ImageReference, desc: Descriptor) -> Future[None]:
+    def _start_download(self, ref: ImageSource, desc: Descriptor) -> Future[None]:
         with self._lock:
             future = self._pool().submit(self._download, ref, desc)
             self._inflight[desc.digest] = future
@@ -484,18 +577,23 @@ class Puller:
         with self._lock:
             self._inflight.pop(digest, None)
 
-    def _download(self, ref: ImageReference, desc: Descriptor) -> None:
-        assert self._client is not None
+    def _download(self, ref: ImageSource, desc: Descriptor) -> None:
         self._emit(BlobStarted(str(ref), desc.digest, desc.size, desc.media_type))
-        progress = None
-        if self._progress is not None:
+        if isinstance(ref, LayoutReference):
+            # Streams from the layout into the store; the store's writer verifies it.
+            copy_layout_blob(ref, self._layout(ref), desc, self._store)
+            _LOG.debug("copied blob %s (%d bytes) from %s", desc.digest, desc.size, ref)
+        else:
+            progress = None
+            if self._progress is not None:
 
-            def progress(done: int) -> None:
-                self._emit(BlobProgress(desc.digest, done, desc.size))
+                def progress(done: int) -> None:
+                    self._emit(BlobProgress(desc.digest, done, desc.size))
 
-        with self._store.blob_writer(desc) as writer:
-            self._client.fetch_blob(ref, desc, writer, progress=progress)
-        _LOG.debug("fetched blob %s (%d bytes) for %s", desc.digest, desc.size, ref)
+            assert self._client is not None
+            with self._store.blob_writer(desc) as writer:
+                self._client.fetch_blob(ref, desc, writer, progress=progress)
+            _LOG.debug("fetched blob %s (%d bytes) for %s", desc.digest, desc.size, ref)
         self._emit(BlobFinished(desc.digest, desc.size))
 
     @staticmethod

@@ -22,6 +22,10 @@ newline, so the same pins always give the same bytes and diffs stay readable::
       "version": 1
     }
 
+An image from an OCI layout (``oci-layout:images:app:v1``) is pinned the same way, under the
+reference as the system writes it (a relative path stays relative): its digest is what the
+layout's ``index.json`` named when the lock was made.
+
 When a lock matches a system: it pins every image reference the system uses, for every
 platform asked for, and a reference the system itself pins (``…@sha256:…``) to the same
 digest. Anything else is a :class:`~moby_assemble.LockMismatchError` naming each difference
@@ -50,18 +54,21 @@ from typing import TYPE_CHECKING, Any
 
 import attrs
 
-from ._errors import ImageReferenceError, LockError, LockMismatchError, PlatformError
+from ._errors import ConfigError, ImageReferenceError, LockError, LockMismatchError, PlatformError
 from ._oci import validate_digest
 from ._platform import Platform
 
 if TYPE_CHECKING:
     from ._model import System
+    from .store import LayoutReference
 
 __all__ = [
     "LOCK_VERSION",
     "Lock",
     "LockedImage",
+    "declared_digest",
     "image_locations",
+    "layout_sources",
     "pin_system",
     "system_checksum",
 ]
@@ -103,14 +110,73 @@ def image_locations(system: System) -> list[tuple[str, str]]:
         >>> image_locations(System(services=[Container("web", "nginx:1.27")]))
         [('services[0].image', 'docker.io/library/nginx:1.27')]
     """
-    out: list[tuple[str, str]] = []
+    return [(path, reference) for path, reference, _component in _images(system)]
+
+
+def _images(system: System) -> list[tuple[str, str, object]]:
+    """``(field path, image reference, component)`` in build order."""
+    out: list[tuple[str, str, object]] = []
     if system.kernel is not None and system.kernel.image:
-        out.append(("kernel.image", system.kernel.image))
-    out += [(f"init[{i}]", image.image) for i, image in enumerate(system.init)]
-    out += [(f"volumes[{i}].image", v.image) for i, v in enumerate(system.volumes) if v.image]
+        out.append(("kernel.image", system.kernel.image, system.kernel))
+    out += [(f"init[{i}]", image.image, image) for i, image in enumerate(system.init)]
+    out += [(f"volumes[{i}].image", v.image, v) for i, v in enumerate(system.volumes) if v.image]
     for stage in ("onboot", "onshutdown", "services"):
-        out += [(f"{stage}[{i}].image", c.image) for i, c in enumerate(getattr(system, stage))]
+        out += [(f"{stage}[{i}].image", c.image, c) for i, c in enumerate(getattr(system, stage))]
     return out
+
+
+def layout_sources(system: System) -> dict[str, LayoutReference]:
+    """Each ``oci-layout:`` image reference of the system and the layout it names, with an
+    absolute path: a relative path is taken relative to the directory of the YAML file the
+    component came from (when the component records it, as ``File.base_dir`` does) or else
+    to the current directory.
+
+    Raises:
+        ConfigError: one relative reference names two different layouts (two merged YAML
+            files in different directories): a lock can pin only one of them.
+
+    Example::
+
+        >>> from moby_assemble import Container, System
+        >>> system = System(services=[Container("web", "oci-layout:/srv/oci:web")])
+        >>> layout_sources(system)["oci-layout:/srv/oci:web"].path.as_posix()
+        '/srv/oci'
+    """
+    from .store._reference import is_layout_reference, parse_layout_reference
+
+    out: dict[str, LayoutReference] = {}
+    for path, reference, component in _images(system):
+        if not is_layout_reference(reference):
+            continue
+        # Components do not record their YAML file's directory yet (only File does).
+        source = parse_layout_reference(reference).anchored(getattr(component, "base_dir", None))
+        known = out.setdefault(reference, source)
+        if known.path != source.path:
+            raise ConfigError(
+                f"{reference} names two layouts, {known.path} and {source.path}: write "
+                "the path so that it names one (an absolute path, for instance)",
+                path=path,
+            )
+    return out
+
+
+def declared_digest(reference: str) -> str | None:
+    """The digest a reference pins itself to (``…@sha256:…``), if any.
+
+    Example::
+
+        >>> declared_digest("oci-layout:/srv/a@b/oci:web") is None
+        True
+    """
+    from .store._reference import is_layout_reference, parse_layout_reference
+
+    if is_layout_reference(reference):
+        # A layout path may itself contain '@' (and the parser knows when that is no digest).
+        try:
+            return parse_layout_reference(reference).digest
+        except ImageReferenceError:
+            return None
+    return reference.rpartition("@")[2] if "@" in reference else None
 
 
 def _digest(value: Any, where: str, file: str | None) -> str:
@@ -170,7 +236,12 @@ class LockedImage:
     def pinned(self) -> str:
         """The reference with its digest (``name:tag@sha256:…``; the tag stays readable)."""
         from .registry import ImageReference
+        from .store._reference import is_layout_reference
 
+        if is_layout_reference(self.reference):
+            if declared_digest(self.reference) is not None:
+                return self.reference
+            return f"{self.reference}@{self.digest}"
         try:
             ref = ImageReference.parse(self.reference, default_tag=None)
         except ImageReferenceError:
@@ -263,7 +334,7 @@ class Lock:
             if image is None:
                 out.append(f"{path}: {reference} is not in the lock")
                 continue
-            declared = reference.rpartition("@")[2] if "@" in reference else None
+            declared = declared_digest(reference)
             if declared is not None and declared != image.digest:
                 out.append(
                     f"{path}: {reference} is pinned to {declared} in the system but to "

@@ -255,16 +255,32 @@ def normalise_image(value: Any, path: str = "image") -> str:
 
     ``redis`` → ``docker.io/library/redis``, ``foo/bar`` → ``docker.io/foo/bar``; no tag is added.
 
+    ``oci-layout:PATH[:TAG][@DIGEST]`` names an image in an OCI image layout directory
+    (see :mod:`moby_assemble.store`); it is checked and kept exactly as written. A relative
+    ``PATH`` is resolved only when the image is used, like ``files[].source``. LinuxKit has
+    no such references: a YAML file that uses them builds here but not with ``linuxkit
+    build`` (push the layout to a registry with ``moby-assemble push`` for that).
+
     Example::
 
         >>> normalise_image("linuxkit/init:v1.2")
         'docker.io/linuxkit/init:v1.2'
+        >>> normalise_image("oci-layout:images:init:v1.2")
+        'oci-layout:images:init:v1.2'
 
     Raises:
         ConfigError: not a string, or not a valid reference.
     """
     if not isinstance(value, str):
         fail(path, f"expected an image reference string, got {type_name(value)}")
+    from .store._reference import is_layout_reference, parse_layout_reference
+
+    if is_layout_reference(value):
+        try:
+            parse_layout_reference(value)
+        except ImageReferenceError as e:
+            fail(path, f"invalid image reference {value!r}: {e.reason}")
+        return value
     parts = value.split("/")
     out = value
     if len(parts) == 1:

@@ -9,6 +9,11 @@ Typical use::
         bundle = asm.assemble(system, lock=lock)   # never asks a registry what a tag means
         bundle.write("out/", formats=["kernel+initrd"])
 
+Images come from registries or, named ``oci-layout:DIR:TAG`` (or ``…@sha256:…``), from OCI
+image layouts on disk: resolved from the layout's ``index.json``, copied into the store
+verified, never with any network, so a system whose images all come from layouts builds with
+``offline=True`` and no registry at all.
+
 The cache directory holds ``store/`` (an OCI image layout: every manifest and blob fetched,
 verified), ``flat/`` (each image's flattened content by manifest digest, see
 :mod:`._flatcache`) and ``bundles/`` (assembled root filesystems, by digest). Several
@@ -34,11 +39,13 @@ import shutil
 import tempfile
 import time
 from collections.abc import Iterable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, BinaryIO
 
 from .._errors import ConfigError, StoreError
+from .._lock import Lock, LockedImage, image_locations, layout_sources, system_checksum
 from .._platform import Platform
 from .._runtime_spec import allocate_ids
 from ..registry import DockerConfig, Puller, RegistryClient
@@ -48,13 +55,13 @@ from ._context import BuildContext, SbomGenerator
 from ._events import AssemblyEvent, AssemblyFinished, ProgressSink
 from ._flatcache import FlatCache
 from ._pipeline import STEPS, Step, run_steps
-from ._resolve import resolve_lock
+from ._resolve import _manifest_for, _resolve_one, _stored, resolve_lock
 from ._rootfs import RootfsWriter
 
 if TYPE_CHECKING:
-    from .._lock import Lock
     from .._model import System
     from ..registry import CredentialProvider, RegistryConfig
+    from ..store import LayoutReference
 
 __all__ = ["Assembler", "default_cache_dir", "source_date_epoch"]
 
@@ -256,6 +263,10 @@ class Assembler:
     def resolve(self, system: System, *, platforms: Iterable[Platform | str] | None = None) -> Lock:
         """Pin every image of ``system`` to a digest, for each platform.
 
+        An ``oci-layout:`` image is pinned to what its layout's ``index.json`` names (the
+        tag is the ``org.opencontainers.image.ref.name`` annotation), offline or not; the
+        lock records it under the reference as written.
+
         Args:
             system: the system.
             platforms: which platforms to pin (default: the system's, else the assembler's
@@ -264,6 +275,7 @@ class Assembler:
         Raises:
             PlatformError: an image lacks one of the platforms.
             OfflineError: offline and the store does not know a reference.
+            StoreError: a layout is missing, or lacks the tag (the message lists its tags).
             RegistryError: and subclasses, from the registry.
         """
         system.check()
@@ -272,7 +284,40 @@ class Assembler:
             chosen = [Platform.parse(p) if isinstance(p, str) else p for p in platforms]
         else:
             chosen = list(system.platforms) or [self._default_platform()]
-        return resolve_lock(self._puller, system, chosen, max_workers=self._max)
+        layouts = layout_sources(system)
+        if not layouts:
+            return resolve_lock(self._puller, system, chosen, max_workers=self._max)
+
+        def one(reference: str) -> LockedImage:
+            source = layouts.get(reference)
+            if source is None:
+                return _resolve_one(self._puller, reference, chosen)
+            return self._resolve_layout(reference, source, chosen)
+
+        references = list(dict.fromkeys(ref for _path, ref in image_locations(system)))
+        workers = max(1, self._max)
+        with ThreadPoolExecutor(workers, thread_name_prefix="moby-assemble-lock") as pool:
+            images = [f.result() for f in [pool.submit(one, r) for r in references]]
+        return Lock(system_checksum(system), chosen, images)
+
+    def _resolve_layout(
+        self, reference: str, source: LayoutReference, platforms: Sequence[Platform]
+    ) -> LockedImage:
+        """Pin an ``oci-layout:`` image: as a registry image is pinned, but from the layout
+        (its documents are copied into the store on the way, as a registry's are)."""
+        digest = self._puller.resolve(source)
+        pinned = source.with_digest(digest)
+        manifests = []
+        media_type = ""
+        for platform in platforms:
+            self._puller.resolve(pinned, platform)
+            top = _stored(self._store, digest, str(pinned))
+            media_type = top.media_type
+            manifests.append(
+                (str(platform), _manifest_for(self._store, top, platform, str(source)))
+            )
+        logger.info("resolved %s to %s", reference, digest)
+        return LockedImage(reference, digest, media_type, manifests)
 
     # -- assemble ------------------------------------------------------------------------------
 

@@ -3,6 +3,8 @@
 Images are fetched concurrently (blobs shared between images once), by the digest the lock
 pins, so what a tag means today never matters. With everything already in the store nothing
 touches the network; offline, anything missing is an :class:`~moby_assemble.OfflineError`.
+Images named ``oci-layout:DIR:TAG`` are copied from their layout, verified, by the same
+pinned digest, offline or not; they never touch the network.
 
 Example::
 
@@ -13,15 +15,18 @@ Example::
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
 from .._errors import LockMismatchError, OfflineError
-from .._lock import image_locations
+from .._lock import image_locations, layout_sources
 from ..registry import ImageReference
+from ..store import LayoutReference, is_layout_reference, parse_layout_reference
 
 if TYPE_CHECKING:
     from .._lock import Lock
     from ..registry import PulledImage
+    from ..registry._pull import ImageSource
     from ._context import BuildContext
 
 __all__ = ["pinned_reference", "pull_step"]
@@ -29,22 +34,33 @@ __all__ = ["pinned_reference", "pull_step"]
 logger = logging.getLogger("moby_assemble.assemble")
 
 
-def pinned_reference(lock: Lock, reference: str) -> ImageReference:
+def pinned_reference(
+    lock: Lock, reference: str, *, layouts: Mapping[str, LayoutReference] | None = None
+) -> ImageSource:
     """The reference to fetch for ``reference``: pinned to the lock's digest.
+
+    An ``oci-layout:`` reference gives a :class:`~moby_assemble.store.LayoutReference`: the
+    one in ``layouts`` (see :func:`~moby_assemble._lock.layout_sources`) if given, else its
+    path as written (a relative one is then relative to the current directory).
 
     Raises:
         LockMismatchError: the lock does not pin ``reference``.
     """
-    ref = ImageReference.parse(reference)
     image = lock.image(reference)
     if image is None:
         raise LockMismatchError(
             f"{reference} is not in the lock", differences=(f"{reference} is not in the lock",)
         )
+    ref: ImageSource
+    if is_layout_reference(reference):
+        known = layouts.get(reference) if layouts is not None else None
+        ref = known if known is not None else parse_layout_reference(reference)
+    else:
+        ref = ImageReference.parse(reference)
     return ref if ref.digest == image.digest else ref.with_digest(image.digest)
 
 
-def _pull_offline(ctx: BuildContext, reference: str, ref: ImageReference) -> PulledImage:
+def _pull_offline(ctx: BuildContext, reference: str, ref: ImageSource) -> PulledImage:
     try:
         return ctx.puller.pull(ref, ctx.platform)
     except OfflineError as e:
@@ -61,7 +77,8 @@ def pull_step(ctx: BuildContext) -> bool:
     references = list(dict.fromkeys(ref for _path, ref in image_locations(ctx.system)))
     if not references:
         return False
-    refs = [pinned_reference(ctx.lock, r) for r in references]
+    layouts = layout_sources(ctx.system)
+    refs = [pinned_reference(ctx.lock, r, layouts=layouts) for r in references]
     if ctx.puller.offline:
         # Nothing to wait for, and this way an error can name the image that is missing.
         pairs = zip(references, refs, strict=True)

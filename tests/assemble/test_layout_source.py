@@ -347,3 +347,44 @@ def test_layout_and_registry_images_mix_in_one_system(
     assert bundle.container("web").manifest_digest == layouts.web.descriptor.digest
     members = read_members(bundle.rootfs_tar)
     assert last(members, "containers/volumes/data/lower/seed/rows.csv").data == b"a,b\n"
+
+
+def _spdx(package: str) -> dict[str, object]:
+    return {
+        "spdxVersion": "SPDX-2.3",
+        "dataLicense": "CC0-1.0",
+        "SPDXID": "SPDXRef-DOCUMENT",
+        "name": "scan",
+        "documentNamespace": "https://example.invalid/scan/1",
+        "creationInfo": {"created": "2025-01-02T03:04:05Z", "creators": ["Tool: scanner"]},
+        "packages": [
+            {
+                "SPDXID": f"SPDXRef-Package-{package}",
+                "name": package,
+                "versionInfo": "1.0",
+                "downloadLocation": "NOASSERTION",
+            }
+        ],
+    }
+
+
+def test_an_sbom_of_a_layout_image_uses_the_attestation_copied_from_the_layout(
+    tmp_path: Path,
+) -> None:
+    def app(arch: str) -> Image:
+        layer = Layer().dir("bin").file("bin/app", arch.encode(), mode=0o755)
+        return Image(
+            [layer], {"Cmd": ["/bin/app"]}, platform=f"linux/{arch}", sbom=_spdx(f"lib-{arch}")
+        )
+
+    layout = ImageIndex((app("amd64"), app("arm64")), attestation=True).build()
+    oci = layout.write_oci_layout(tmp_path / "oci", "app:1")
+    system = System(platform=PLATFORM, services=[Container("app", f"oci-layout:{oci}:app:1")])
+    with Assembler(tmp_path / "cache", offline=True) as asm:
+        bundle = asm.assemble(system, sbom=True)
+    with tarfile.open(bundle.rootfs_tar) as tar:
+        member = tar.extractfile("sbom.spdx.json")
+        assert member is not None
+        names = {p["name"] for p in json.loads(member.read())["packages"]}
+    assert "lib-amd64" in names
+    assert "lib-arm64" not in names

@@ -126,7 +126,8 @@ class Assembler:
             :class:`~moby_assemble.registry.DockerConfig`: what ``docker login``,
             ``podman login`` and credential helpers stored, as LinuxKit does).
         registries: per-registry settings (TLS, mirrors, plain HTTP).
-        offline: never use the network; everything must be in the store.
+        offline: never use the network; every registry image must be in the store (images
+            named ``oci-layout:…`` are read from their layouts, offline or not).
         progress: called with every :class:`~moby_assemble.assemble.AssemblyEvent`.
         source_date_epoch: mtime of generated entries (see the module documentation).
         max_concurrency: downloads and look-ups at once.

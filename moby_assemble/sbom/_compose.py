@@ -108,6 +108,7 @@ class ImageSbomInput:
         *,
         locations: Iterable[str] = (),
         client: RegistryClient | None = None,
+        reference: str | None = None,
     ) -> ImageSbomInput:
         """Gather an image's SPDX attestations and packager label.
 
@@ -116,13 +117,14 @@ class ImageSbomInput:
             store: the store (fetched attestations are added to it).
             locations: where the system uses the image.
             client: fetches attestations the store lacks.
+            reference: the name to give the image (default: the pulled reference).
 
         Raises:
             OfflineError, IntegrityError, UnsupportedError: see
                 :func:`~moby_assemble.sbom.find_spdx_attestations`.
             ConfigError: the packager label is malformed.
         """
-        reference = str(image.reference)
+        reference = str(image.reference) if reference is None else reference
         data = store.read_blob(image.manifest.digest, max_size=DEFAULT_MAX_MANIFEST_SIZE)
         manifest = json.loads(data)
         annotations = manifest.get("annotations") if isinstance(manifest, dict) else None
@@ -152,7 +154,8 @@ class ImageSbomInput:
         """The ``CONTAINER`` package for the image itself."""
         name, tag = self._name_and_tag()
         algorithm, _, encoded = self.digest.partition(":")
-        qualifiers = {"repository_url": name}
+        # A layout path is not a repository anyone else can reach: no repository_url for it.
+        qualifiers = {} if name.startswith("oci-layout:") else {"repository_url": name}
         if tag is not None:
             qualifiers["tag"] = tag
         if self.platform is not None:

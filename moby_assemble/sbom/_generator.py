@@ -34,6 +34,14 @@ __all__ = ["DEFAULT_SBOM_PATH", "SpdxGenerator"]
 DEFAULT_SBOM_PATH = "sbom.spdx.json"
 
 
+def _sbom_reference(use: ImageUse) -> str:
+    # An oci-layout: image is named as the system writes it: the pulled reference carries the
+    # layout's absolute path on this machine, which would make the SBOM differ per checkout.
+    if use.reference.startswith("oci-layout:"):
+        return use.reference
+    return str(use.image.reference)
+
+
 @attrs.frozen
 class SpdxGenerator:
     """Write one SPDX 2.3 document for the assembled system.
@@ -56,12 +64,12 @@ class SpdxGenerator:
         locations: dict[tuple[str, str], list[str]] = defaultdict(list)
         images: dict[tuple[str, str], PulledImage] = {}
         for use in uses:
-            key = (str(use.image.reference), use.image.manifest.digest)
+            key = (_sbom_reference(use), use.image.manifest.digest)
             locations[key].append(use.location)
             images[key] = use.image
         return [
             ImageSbomInput.from_image(
-                images[key], store, locations=locations[key], client=self.client
+                images[key], store, locations=locations[key], client=self.client, reference=key[0]
             )
             for key in sorted(images)
         ]

@@ -388,3 +388,27 @@ def test_an_sbom_of_a_layout_image_uses_the_attestation_copied_from_the_layout(
         names = {p["name"] for p in json.loads(member.read())["packages"]}
     assert "lib-amd64" in names
     assert "lib-arm64" not in names
+
+
+def test_the_sbom_of_a_layout_image_is_the_same_wherever_the_layout_lives(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    layer = Layer().dir("bin").file("bin/app", b"app", mode=0o755)
+    built = ImageIndex((Image([layer], {"Cmd": ["/bin/app"]}, platform=PLATFORM),)).build()
+    sboms = []
+    for checkout in ("one", "two"):
+        root = tmp_path / checkout
+        built.write_oci_layout(root / "layouts" / "app", "app:1")
+        monkeypatch.chdir(root)
+        system = System(
+            platform=PLATFORM, services=[Container("app", "oci-layout:layouts/app:app:1")]
+        )
+        with Assembler(root / "cache", offline=True) as asm:
+            bundle = asm.assemble(system, sbom=True)
+        with tarfile.open(bundle.rootfs_tar) as tar:
+            member = tar.extractfile("sbom.spdx.json")
+            assert member is not None
+            sboms.append(member.read())
+    assert sboms[0] == sboms[1]
+    assert str(tmp_path).encode() not in sboms[0]
+    assert b"oci-layout:layouts/app" in sboms[0]

@@ -110,6 +110,10 @@ class InitImage:
         validator=v_required(check_instance(Role)),
     )
 
+    #: The directory a relative ``oci-layout:`` image path is read from (the YAML file's
+    #: directory when loaded from a file). Not part of the value's identity, never written out.
+    base_dir: str | None = attrs.field(default=None, kw_only=True, eq=False, repr=False)
+
     @role.validator
     def _check_role(self, _attribute: attrs.Attribute[Any], value: Role) -> None:
         if value not in (Role.INIT, Role.RUNTIME, Role.BOOTLOADER):
@@ -170,6 +174,10 @@ class Kernel:
     ucode: str | None = attrs.field(
         default=None, kw_only=True, validator=v_optional(check_str), metadata=meta("ucode", "str")
     )
+
+    #: The directory a relative ``oci-layout:`` image path is read from (the YAML file's
+    #: directory when loaded from a file). Not part of the value's identity, never written out.
+    base_dir: str | None = attrs.field(default=None, kw_only=True, eq=False, repr=False)
 
     @property
     def role(self) -> Role:
@@ -367,6 +375,10 @@ class Volume:
         validator=v_required(check_tuple_of(check_str)),
         metadata=meta("platforms", "strings"),
     )
+
+    #: The directory a relative ``oci-layout:`` image path is read from (the YAML file's
+    #: directory when loaded from a file). Not part of the value's identity, never written out.
+    base_dir: str | None = attrs.field(default=None, kw_only=True, eq=False, repr=False)
 
     def __repr__(self) -> str:
         parts = [repr(self.name)]

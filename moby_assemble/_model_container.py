@@ -305,6 +305,10 @@ class Container(ImageConfig):
         metadata={"kind": "model-only"},
     )
 
+    #: The directory a relative ``oci-layout:`` image path is read from (the YAML file's
+    #: directory when loaded from a file). Not part of the value's identity, never written out.
+    base_dir: str | None = attrs.field(default=None, kw_only=True, eq=False, repr=False)
+
     def __repr__(self) -> str:
         parts = [repr(self.name), repr(self.image)]
         if self.role is not None:

@@ -25,7 +25,7 @@ import re
 import tomllib
 from collections.abc import Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import tomli_w
 import yaml
@@ -297,6 +297,20 @@ def _resolve_source(file: File, base_dir: str | os.PathLike[str] | None) -> File
     return attrs.evolve(file, base_dir=os.fspath(base_dir))
 
 
+_Anchored = TypeVar("_Anchored", Kernel, InitImage, Container, Volume)
+
+
+def _anchor(component: _Anchored, base_dir: str | os.PathLike[str] | None) -> _Anchored:
+    # Remember where a relative oci-layout: image path is read from; the reference itself
+    # stays as written (like files[].source).
+    image = component.image
+    if base_dir is None or image is None or not image.startswith("oci-layout:"):
+        return component
+    import attrs
+
+    return attrs.evolve(component, base_dir=os.fspath(base_dir))
+
+
 def system_from_dict(
     data: Any,
     *,
@@ -317,17 +331,19 @@ def system_from_dict(
         if data[key] is None:
             fail(key, f"{key} is null: remove it or give it a value")
     kernel = decode(Kernel, data["kernel"], "kernel") if "kernel" in data else None
+    if kernel is not None:
+        kernel = _anchor(kernel, base_dir)
     init = []
     for i, item in enumerate(_list(data.get("init", []), "init")):
         if not isinstance(item, str):
             fail(join_path("init", i), f"expected an image reference string, got {type_name(item)}")
         try:
-            init.append(InitImage(item))
+            init.append(_anchor(InitImage(item), base_dir))
         except ConfigError as e:
             raise ConfigError(e.reason, path=join_path("init", i)) from None
     stages: dict[str, Any] = {
         name: tuple(
-            decode(Container, item, join_path(name, i))
+            _anchor(decode(Container, item, join_path(name, i)), base_dir)
             for i, item in enumerate(_list(data.get(name, []), name))
         )
         for name in ("onboot", "onshutdown", "services")
@@ -337,7 +353,7 @@ def system_from_dict(
         for i, item in enumerate(_list(data.get("files", []), "files"))
     )
     volumes = tuple(
-        decode(Volume, item, join_path("volumes", i))
+        _anchor(decode(Volume, item, join_path("volumes", i)), base_dir)
         for i, item in enumerate(_list(data.get("volumes", []), "volumes"))
     )
     if "trust" in data:

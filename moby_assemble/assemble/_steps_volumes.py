@@ -21,6 +21,7 @@ from __future__ import annotations
 import json
 from typing import TYPE_CHECKING
 
+from .._lock import layout_sources
 from .._oci import Descriptor, MediaType
 from .._platform import Platform
 from ..layers import EntryType, TarEntry
@@ -73,7 +74,7 @@ def _write_layout(ctx: BuildContext, volume: Volume, lower: str, location: str) 
     assert volume.image is not None
     reference = volume.image
     platforms = [Platform.parse(p) for p in volume.platforms] or [ctx.platform]
-    ref = pinned_reference(ctx.lock, reference)
+    ref = pinned_reference(ctx.lock, reference, layouts=layout_sources(ctx.system))
     blobs: dict[str, Descriptor] = {}
     top: Descriptor | None = None
     for platform in platforms:

@@ -251,12 +251,6 @@ def test_relative_layout_paths_stay_as_written_and_follow_the_current_directory(
     assert bundle.container("web").manifest_digest == layouts.web.descriptor.digest
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=StoreError,
-    reason="Container/InitImage/Kernel/Volume do not record the YAML file's directory yet "
-    "(File.base_dir does); layout_sources() uses it as soon as they do",
-)
 def test_a_relative_layout_path_is_relative_to_the_yaml_file(
     tmp_path: Path, layouts: Layouts, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -264,7 +258,7 @@ def test_a_relative_layout_path_is_relative_to_the_yaml_file(
     path.write_text(_yaml("oci", "copied"))
     monkeypatch.chdir(tmp_path)
     system = System.from_yaml(path, platform=PLATFORM)
-    bundle = _assemble(tmp_path / "cache", system)  # today: no layout at tmp_path/oci
+    bundle = _assemble(tmp_path / "cache", system)  # not tmp_path/oci: the YAML's directory
     assert bundle.container("web").manifest_digest == layouts.web.descriptor.digest
 
 

@@ -40,7 +40,7 @@ if _TYPE_CHECKING:
     )
     from ._events import BlobFinished, BlobProgress, BlobStarted, ProgressCallback, ProgressEvent
     from ._manifest import Manifest, is_attestation
-    from ._pull import PulledImage, Puller
+    from ._pull import ImageSource, PulledImage, Puller
     from ._push import (
         ORAS_TITLE,
         BlobPushResult,
@@ -86,7 +86,7 @@ _LAZY_MODULES: dict[str, tuple[str, ...]] = {
         "ProgressEvent",
     ),
     "._manifest": ("Manifest", "is_attestation"),
-    "._pull": ("PulledImage", "Puller"),
+    "._pull": ("ImageSource", "PulledImage", "Puller"),
     "._push": (
         "ORAS_TITLE",
         "BlobPushResult",
@@ -146,6 +146,7 @@ __all__ = [
     "DockerConfig",
     "HashingBlobSink",
     "ImageReference",
+    "ImageSource",
     "Manifest",
     "ProgressCallback",
     "ProgressEvent",

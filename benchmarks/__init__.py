@@ -1,4 +1,4 @@
-"""moby_assemble's speed and memory benchmark (issue 2; the assembly benchmark of issue 4 is still to come), run with ``nox -s bench``.
+"""moby_assemble's speed and memory benchmark (issue 2), run with ``nox -s bench``.
 
 Builds the benchmark images streamed into an OCI layout, then measures side by side, in
 one run: our cold pull into the store against ``skopeo copy``; our flatten against

@@ -71,7 +71,9 @@ def test_streamed_zstd_frames_without_content_size() -> None:
 
 def test_diff_id_mismatch_raises_integrity_error_at_the_end_naming_the_layer() -> None:
     wrong = sha(b"something else")
-    stream = open_layer(io.BytesIO(gzip.compress(PAYLOAD, mtime=0)), GZIP, diff_id=wrong, name="sha256:l1")
+    stream = open_layer(
+        io.BytesIO(gzip.compress(PAYLOAD, mtime=0)), GZIP, diff_id=wrong, name="sha256:l1"
+    )
     assert stream.read(100) == PAYLOAD[:100]  # the check comes at the end of the stream
     with pytest.raises(IntegrityError) as err:
         stream.read()

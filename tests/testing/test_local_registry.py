@@ -3,6 +3,7 @@ from __future__ import annotations
 import ssl
 
 import httpx
+import pytest
 
 from moby_assemble.testing import LocalRegistry
 from tests.conftest import TEST_PASSWORD, TEST_USER
@@ -16,13 +17,9 @@ def test_plain_registry_answers_v2(registry: LocalRegistry) -> None:
 
 def test_tls_registry_needs_credentials_and_trusts_only_its_ca(tls_registry: LocalRegistry) -> None:
     assert tls_registry.tls is not None
-    ca = str(tls_registry.tls.ca_cert)
-    assert httpx.get(f"{tls_registry.url}/v2/", verify=ssl.create_default_context(cafile=ca)).status_code == 401
-    ok = httpx.get(f"{tls_registry.url}/v2/", verify=ssl.create_default_context(cafile=ca), auth=(TEST_USER, TEST_PASSWORD))
-    assert ok.status_code == 200
-    try:
-        httpx.get(f"{tls_registry.url}/v2/")
-    except httpx.ConnectError as e:
-        assert "CERTIFICATE_VERIFY_FAILED" in str(e)
-    else:  # pragma: no cover
-        raise AssertionError("self-signed registry was trusted without its CA")
+    trust = ssl.create_default_context(cafile=str(tls_registry.tls.ca_cert))
+    url = f"{tls_registry.url}/v2/"
+    assert httpx.get(url, verify=trust).status_code == 401
+    assert httpx.get(url, verify=trust, auth=(TEST_USER, TEST_PASSWORD)).status_code == 200
+    with pytest.raises(httpx.ConnectError, match="CERTIFICATE_VERIFY_FAILED"):
+        httpx.get(url)

@@ -37,7 +37,14 @@ from ..registry import ImageReference
 from ._options import state_of
 from ._state import CliState
 
-__all__ = ["QemuMachine", "kvm_usable", "qemu_argv", "run"]
+__all__ = [
+    "QemuMachine",
+    "choose_accel",
+    "cpu_has_virtualization",
+    "kvm_usable",
+    "qemu_argv",
+    "run",
+]
 
 #: QEMU binary and machine arguments per guest architecture.
 _QEMU = {
@@ -114,10 +121,50 @@ class QemuMachine:
     publish: tuple[tuple[str, int, int], ...] = ()
 
 
+def cpu_has_virtualization(cpuinfo: str, machine: str) -> bool:
+    """Whether ``/proc/cpuinfo`` text shows hardware virtualization (x86: ``vmx`` or ``svm``).
+
+    On CPUs without them ``/dev/kvm`` may still open, yet a KVM guest hangs; so both are
+    required. Non-x86 hosts have no such flag and count as capable.
+
+    Example::
+
+        >>> cpu_has_virtualization("flags\t: fpu vmx sse", "x86_64")
+        True
+    """
+    if machine not in ("x86_64", "amd64", "i686", "i386"):
+        return True
+    for line in cpuinfo.splitlines():
+        key, sep, value = line.partition(":")
+        if sep and key.strip() == "flags" and {"vmx", "svm"} & set(value.split()):
+            return True
+    return False
+
+
+def choose_accel(requested: str, kvm: bool) -> str:
+    """``kvm`` or ``tcg`` for ``--accel requested`` given whether KVM is usable.
+
+    Example::
+
+        >>> choose_accel("auto", False)
+        'tcg'
+    """
+    if requested == "auto":
+        return "kvm" if kvm else "tcg"
+    return requested
+
+
 def kvm_usable(arch: str) -> bool:
-    """Whether KVM can run a guest of ``arch`` here: same architecture, and ``/dev/kvm``
-    opens and answers the API version QEMU needs (12)."""
-    if _HOST_KVM_ARCH.get(os.uname().machine) != arch:
+    """Whether KVM can run a guest of ``arch`` here: same architecture, the CPU has
+    vmx/svm, and ``/dev/kvm`` opens and answers the API version QEMU needs (12)."""
+    host = os.uname().machine
+    if _HOST_KVM_ARCH.get(host) != arch:
+        return False
+    try:
+        cpuinfo = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return False
+    if not cpu_has_virtualization(cpuinfo, host):
         return False
     try:
         fd = os.open("/dev/kvm", os.O_RDWR | os.O_CLOEXEC)
@@ -280,7 +327,7 @@ def run_qemu(
             initrd=initrd,
             cmdline=cmdline,
             arch=guest,
-            accel=("kvm" if kvm_usable(guest) else "tcg") if accel == "auto" else accel,
+            accel=choose_accel(accel, accel == "auto" and kvm_usable(guest)),
             memory=memory,
             cpus=cpus,
             disks=tuple(Disk.parse(d) for d in disks),

@@ -26,6 +26,7 @@ BENCHMARKS: dict[str, tuple[str, tuple[str, ...]]] = {
     "flatten": ("benchmarks._flatten", ("bigz", "bigg")),
     "entries": ("benchmarks._entries", ("small",)),
     "rss": ("benchmarks._rss", ("huge",)),
+    "assemble": ("benchmarks._assemble", ()),  # builds and pushes its own images
 }
 
 

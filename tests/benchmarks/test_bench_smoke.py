@@ -53,11 +53,14 @@ def test_quick_run_reports_every_benchmark_with_targets_and_the_table(
     quick_report: dict[str, Any],
 ) -> None:
     assert quick_report["scale"] == "quick"
-    assert set(quick_report["benchmarks"]) == {"pull", "flatten", "entries", "rss"}
+    assert set(quick_report["benchmarks"]) == {"pull", "flatten", "entries", "rss", "assemble"}
     targets = {t["name"]: t for s in quick_report["benchmarks"].values() for t in s["targets"]}
-    assert set(targets) == {"pull time ours/skopeo", "flatten throughput", "entries/s", "peak RSS"}
+    assert set(targets) == {
+        "pull time ours/skopeo", "flatten throughput", "entries/s", "peak RSS",
+        "cold/raw floor", "one change/cold", "assembly peak RSS",
+    }  # fmt: skip
     assert all(isinstance(t["met"], bool) and t["value"] > 0 for t in targets.values())
-    for name in ("pull", "flatten", "entries", "rss"):
+    for name in ("pull", "flatten", "entries", "rss", "assemble"):
         assert f"== {name}:" in quick_report["_stdout"]
     assert "ratio ours/skopeo (op)" in quick_report["_stdout"]
     assert len(quick_report["machine"]["loadavg_start"]) == 3
@@ -105,6 +108,31 @@ def test_our_steps_account_for_every_byte_and_entry_of_the_images(
         == entries["ours (flatten+write)"]["entries"]
         == bench["entries"]["details"]["entries"]
     )
+
+
+@needs_tools
+def test_assembly_cases_rebuild_only_the_changed_service_and_the_floor_reads_every_blob(
+    quick_report: dict[str, Any],
+) -> None:
+    section = quick_report["benchmarks"]["assemble"]
+    rows = {row["tool"]: row["best"]["result"] for row in section["rows"]}
+    cold, warm = rows["ours cold (empty)"], rows["ours warm (lock)"]
+    change, floor = rows["ours one change"], rows["raw floor"]
+    # Cold flattens the kernel and six components; warm flattens nothing and gives the
+    # same root tar; one change flattens only the changed service.
+    assert cold["flattened"] == 7
+    assert cold["blobs_fetched"] > 0
+    assert (warm["flattened"], warm["blobs_fetched"], warm["copied_cached"]) == (0, 0, 7)
+    assert warm["rootfs_sha256"] == cold["rootfs_sha256"]
+    assert change["flattened"] == 1
+    assert change["copied_cached"] == 6
+    assert change["rootfs_sha256"] != cold["rootfs_sha256"]
+    assert rows["write kernel+initrd"]["written_bytes"] > 0
+    details = section["details"]
+    assert floor["compressed_bytes"] == details["compressed_bytes"]
+    assert floor["uncompressed_bytes"] == details["layer_tar_bytes"]
+    assert set(section["ratios"]) == {"cold/raw floor", "warm/cold", "one change/cold"}
+    assert all(v > 0 for v in section["ratios"].values())
 
 
 @needs_tools

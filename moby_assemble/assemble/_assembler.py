@@ -32,7 +32,6 @@ callback as :mod:`typed events <moby_assemble.assemble._events>`, and logs to th
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import os
 import shutil
@@ -44,6 +43,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, BinaryIO
 
+from .._bghash import BackgroundHash
 from .._errors import ConfigError, StoreError
 from .._lock import Lock, LockedImage, image_locations, layout_sources, system_checksum
 from .._platform import Platform
@@ -100,17 +100,18 @@ def source_date_epoch(value: int | None = None) -> int:
 
 
 class _HashingFile:
-    """Hashes and counts what goes to ``out``."""
+    """Hashes (on a second core) and counts what goes to ``out``."""
 
     def __init__(self, out: BinaryIO) -> None:
         self.out = out
-        self.hash = hashlib.sha256()
+        self.hash = BackgroundHash()
         self.size = 0
 
     def write(self, data: Any) -> int:
+        written = self.out.write(data)
         self.hash.update(data)
         self.size += len(data)
-        return self.out.write(data)
+        return written
 
 
 class Assembler:
@@ -373,6 +374,7 @@ class Assembler:
             raise StoreError(
                 f"cannot create a work directory in {bundles}: {e.strerror}", path=str(bundles)
             ) from None
+        hashing: _HashingFile | None = None
         try:
             with open(work / "rootfs.tar", "wb") as raw:
                 hashing = _HashingFile(raw)
@@ -398,6 +400,8 @@ class Assembler:
             digest = f"sha256:{hashing.hash.hexdigest()}"
             final = self._publish(work, bundles / hashing.hash.hexdigest()[:32])
         except BaseException:
+            if hashing is not None:
+                hashing.hash.close()
             shutil.rmtree(work, ignore_errors=True)
             raise
 

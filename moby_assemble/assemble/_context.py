@@ -145,8 +145,8 @@ class BuildContext:
     ) -> Iterator[Iterator[TarEntry]]:
         """The flattened entries of an image (no root entry), from the flat cache.
 
-        The image is flattened into the cache first if it is not there; an
-        :class:`~moby_assemble.assemble.ImageFlattened` event says so, and an
+        The image is flattened through the cache if it is not there (an
+        :class:`~moby_assemble.assemble.ImageFlattened` event follows its last entry); an
         :class:`~moby_assemble.assemble.ImageCopied` event says whether the content came
         from the cache (``announce=False`` skips it, for a second pass over one image).
         """
@@ -157,8 +157,13 @@ class BuildContext:
             self.flattened += 1
             self.emit(ImageFlattened(reference, digest, len(image.layers), size))
 
-        _path, cached = self.flat.ensure(image, self.store, on_flatten=flattened)
+        cached = self.flat.has(digest)
         if announce:
             self.emit(ImageCopied(location, reference, digest, cached))
-        with self.flat.entries(digest) as entries:
-            yield entries
+        if cached:
+            with self.flat.entries(digest) as entries:
+                yield entries
+        else:
+            # First use: flatten through the cache (nothing is read back).
+            with self.flat.flatten_entries(image, self.store, on_flatten=flattened) as entries:
+                yield entries

@@ -130,6 +130,19 @@ class TarEntry:
         """The entry's data as a read-only file object (same one-shot rules as :meth:`read`)."""
         return _PayloadFile(self._payload)  # type: ignore[return-value]
 
+    def with_data(self, stream: BinaryIO, *, layer: str = "") -> TarEntry:
+        """A copy whose data is the next ``size`` bytes of ``stream`` (read once, as for
+        entries from :func:`read_tar`); ``layer`` names the source in errors.
+
+        Example::
+
+            entry = TarEntry("hello", size=5).with_data(io.BytesIO(b"world"))
+        """
+        if self.type is not EntryType.FILE:
+            raise ValueError(f"{self.name!r}: only regular files carry data")
+        payload = _Payload(_StreamSource(stream, layer), self.size, self.name)  # type: ignore[arg-type]
+        return attrs.evolve(self, _payload=payload)
+
     def evolve(self, **changes: object) -> TarEntry:
         """A copy with some fields changed; the data handle is kept."""
         return attrs.evolve(self, **changes)  # type: ignore[arg-type]
@@ -215,6 +228,26 @@ class _Payload:
                 raise src.truncated(self.name)
             self.remaining -= len(chunk)
             yield chunk
+
+
+class _StreamSource:
+    """What a :class:`_Payload` reads from, over a plain stream (see ``with_data``)."""
+
+    __slots__ = ("layer", "stream")
+
+    def __init__(self, stream: BinaryIO, layer: str) -> None:
+        self.stream = stream
+        self.layer = layer
+
+    def read_some(self, n: int) -> bytes:
+        return self.stream.read(n)
+
+    def truncated(self, name: str) -> LayerError:
+        return LayerError(
+            f"{self.layer + ': ' if self.layer else ''}data of {name!r} ended early",
+            layer=self.layer or None,
+            member=name,
+        )
 
 
 class _PayloadFile(io.RawIOBase):

@@ -94,7 +94,7 @@ def test_a_corrupt_flat_cache_entry_is_an_integrity_error_and_is_rebuilt(
         good = asm.assemble(system)
         digest = good.container("web").manifest_digest
         cached = asm.flat_cache.path_for(digest)
-        assert cached.name == f"v1-sha256-{digest.split(':')[1]}.tar"
+        assert cached.name == f"v2-sha256-{digest.split(':')[1]}.tar"
         pristine = cached.read_bytes()
         for where in (pristine.index(b"#!web\n"), 200):  # file data, then a header
             data = bytearray(pristine)

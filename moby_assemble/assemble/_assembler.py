@@ -57,6 +57,7 @@ from ._flatcache import FlatCache
 from ._pipeline import STEPS, Step, run_steps
 from ._resolve import _manifest_for, _resolve_one, _stored, resolve_lock
 from ._rootfs import RootfsWriter
+from ._segments import SegmentIndex
 
 if TYPE_CHECKING:
     from .._model import System
@@ -375,6 +376,7 @@ class Assembler:
                 f"cannot create a work directory in {bundles}: {e.strerror}", path=str(bundles)
             ) from None
         hashing: _HashingFile | None = None
+        segments = SegmentIndex(self._cache / "segments", bundles)
         try:
             with open(work / "rootfs.tar", "wb") as raw:
                 hashing = _HashingFile(raw)
@@ -392,14 +394,21 @@ class Assembler:
                     id_map=allocate_ids(system),
                     source_date_epoch=epoch,
                     sbom=sbom,
+                    segments=segments,
                 )
-                run_steps(steps, ctx)
+                try:
+                    run_steps(steps, ctx)
+                    ctx.wait_for_images()
+                finally:
+                    ctx.finish()
                 writer.close()
                 raw.flush()
                 os.fsync(raw.fileno())
             digest = f"sha256:{hashing.hash.hexdigest()}"
             final = self._publish(work, bundles / hashing.hash.hexdigest()[:32])
+            segments.commit(final)
         except BaseException:
+            segments.discard()
             if hashing is not None:
                 hashing.hash.close()
             shutil.rmtree(work, ignore_errors=True)

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
@@ -24,6 +25,8 @@ import attrs
 
 from .._errors import ConfigError
 from ._events import AssemblyEvent, ImageCopied, ImageFlattened
+from ._rootfs import copy_image
+from ._segments import segment_key
 
 if TYPE_CHECKING:
     from .._lock import Lock
@@ -34,7 +37,8 @@ if TYPE_CHECKING:
     from ..store import Store
     from ._bundle import BundleContainer
     from ._flatcache import FlatCache
-    from ._rootfs import RootfsWriter
+    from ._rootfs import ApkDatabases, RootfsWriter
+    from ._segments import SegmentIndex
 
 __all__ = ["BuildContext", "ImageUse", "SbomGenerator"]
 
@@ -98,6 +102,9 @@ class BuildContext:
         cmdline: the kernel command line.
         ucode: the microcode cpio in ``work_dir``, if any.
         flattened: images flattened (not found in the flat cache) during this assembly.
+        segments: sections of earlier root filesystems to reuse, and where to record this
+            one's (``None``: every image is encoded afresh).
+        pending: reference → download still under way (moved to ``images`` when awaited).
     """
 
     system: System
@@ -120,18 +127,49 @@ class BuildContext:
     cmdline: str | None = None
     ucode: Path | None = None
     flattened: int = 0
+    segments: SegmentIndex | None = None
+    pending: dict[str, Future[PulledImage]] = attrs.Factory(dict)
+    _pool: ThreadPoolExecutor | None = None
 
     def image(self, reference: str) -> PulledImage:
-        """The pulled image for a reference of the system.
+        """The pulled image for a reference of the system (waiting for its download).
 
         Raises:
             ConfigError: the reference was not pulled (a step asked for an image the
                 system does not name: a bug, reported clearly rather than as a KeyError).
+            RegistryError, IntegrityError, LockMismatchError, ...: its download failed.
         """
-        try:
-            return self.images[reference]
-        except KeyError:
-            raise ConfigError(f"image {reference} was not pulled for {self.platform}") from None
+        image = self.images.get(reference)
+        if image is not None:
+            return image
+        future = self.pending.pop(reference, None)
+        if future is None:
+            raise ConfigError(f"image {reference} was not pulled for {self.platform}")
+        from ._steps_pull import checked_image
+
+        image = checked_image(self, reference, future.result())
+        self.images[reference] = image
+        return image
+
+    def start_pulls(self, count: int) -> ThreadPoolExecutor:
+        """The thread pool the ``pull`` step submits downloads to (see :meth:`finish`)."""
+        if self._pool is None:
+            workers = max(1, min(count, self.puller.max_concurrency))
+            self._pool = ThreadPoolExecutor(workers, thread_name_prefix="moby-assemble-image")
+        return self._pool
+
+    def wait_for_images(self) -> None:
+        """Wait for every download still pending, raising the first failure (in system
+        order): an image no step asked for must still be complete and as locked."""
+        for reference in list(self.pending):
+            self.image(reference)
+
+    def finish(self) -> None:
+        """Stop the downloads (those not started are cancelled, running ones finish)."""
+        pool, self._pool = self._pool, None
+        if pool is not None:
+            pool.shutdown(wait=True, cancel_futures=True)
+        self.pending.clear()
 
     def record_use(self, location: str, reference: str) -> PulledImage:
         """Note that ``location`` uses ``reference`` (for the SBOM) and return the image."""
@@ -139,16 +177,94 @@ class BuildContext:
         self.uses.append(ImageUse(location, reference, image))
         return image
 
+    def copy_image(
+        self,
+        reference: str,
+        location: str,
+        *,
+        prefix: str,
+        kind: str,
+        apk: ApkDatabases | None = None,
+    ) -> int:
+        """Write an image's entries under ``prefix`` with LinuxKit's filter (see
+        :func:`~moby_assemble.assemble._rootfs.copy_image`), reusing the bytes of an earlier
+        root filesystem when one has this very section (see ``_segments``).
+
+        Args:
+            reference, location: the image and its place (the provenance records).
+            prefix: where its root goes.
+            kind: ``"init"``, ``"volume"`` or ``"container"`` (init and volume images get the
+                ``etc/resolv.conf`` symlink).
+            apk: collect the apk database here (init images).
+
+        Returns:
+            How many of the image's own entries were written.
+        """
+        image = self.image(reference)
+        digest = image.manifest.digest
+        w = self.writer
+        key = None
+        if self.segments is not None:
+            key = segment_key(
+                digest,
+                prefix=prefix,
+                source=reference,
+                location=location,
+                kind=kind,
+                epoch=self.source_date_epoch,
+            )
+            found = self.segments.lookup(key)
+            if found is not None:
+                self.emit(ImageCopied(location, reference, digest, True))
+                w.flush()
+                self.segments.copy(found, w.splice)
+                w.replay(found.journal, found.entries)
+                if apk is not None and found.apk is not None:
+                    apk.add_bytes(found.apk)
+                return found.count
+        collected = len(apk) if apk is not None else 0
+        with self.image_entries(reference, location) as entries:
+            if key is not None:
+                w.begin_section()
+            count = copy_image(
+                w,
+                entries,
+                prefix=prefix,
+                source=reference,
+                location=location,
+                resolv_symlink=kind != "container",
+                apk=apk,
+            )
+        if key is not None and self.segments is not None:
+            section = w.end_section()
+            # The merged apk database needs this image's own database when it is reused.
+            database = apk.last_bytes() if apk is not None and len(apk) > collected else None
+            self.segments.record(
+                key,
+                offset=section.offset,
+                length=section.length,
+                crc=section.crc32,
+                entries=section.entries,
+                count=count,
+                journal=section.journal,
+                apk=database,
+            )
+        return count
+
     @contextlib.contextmanager
     def image_entries(
-        self, reference: str, location: str, *, announce: bool = True
+        self, reference: str, location: str, *, announce: bool = True, cache: bool = False
     ) -> Iterator[Iterator[TarEntry]]:
         """The flattened entries of an image (no root entry), from the flat cache.
 
-        The image is flattened through the cache if it is not there (an
-        :class:`~moby_assemble.assemble.ImageFlattened` event follows its last entry); an
-        :class:`~moby_assemble.assemble.ImageCopied` event says whether the content came
-        from the cache (``announce=False`` skips it, for a second pass over one image).
+        An image not in the flat cache is flattened from its layers (an
+        :class:`~moby_assemble.assemble.ImageFlattened` event follows its last entry). The
+        first time, nothing is kept (the root filesystem's own section is what later
+        assemblies reuse, see ``_segments``): a cold build writes its bytes once. The
+        second time (the image is used at another place, or its section is gone), or with
+        ``cache=True`` (a step that reads the image twice), the entries go through the
+        flat cache. An :class:`~moby_assemble.assemble.ImageCopied` event says whether the
+        content came from the cache (``announce=False`` skips it, for a second pass).
         """
         image = self.image(reference)
         digest = image.manifest.digest
@@ -163,7 +279,10 @@ class BuildContext:
         if cached:
             with self.flat.entries(digest) as entries:
                 yield entries
-        else:
-            # First use: flatten through the cache (nothing is read back).
+        elif cache or self.flat.seen(digest):
+            # Flatten through the cache (nothing is read back).
             with self.flat.flatten_entries(image, self.store, on_flatten=flattened) as entries:
+                yield entries
+        else:
+            with self.flat.flatten_uncached(image, self.store, on_flatten=flattened) as entries:
                 yield entries

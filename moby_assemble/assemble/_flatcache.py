@@ -170,6 +170,42 @@ class _Tee:
         self.done = True
 
 
+class _Counted:
+    """Passes entries through, counting the bytes of tar they stand for."""
+
+    def __init__(self, entries: Iterator[TarEntry]) -> None:
+        self._entries = entries
+        self.size = 0
+        self.done = False
+
+    def __iter__(self) -> Iterator[TarEntry]:
+        for entry in self._entries:
+            self.size += 512 + (entry.size + 511) // 512 * 512
+            yield entry
+        self.done = True
+
+
+def _sources(image: PulledImage, store: Store) -> list[LayerSource]:
+    """The image's layers as flatten_layers takes them.
+
+    Raises:
+        LayerError: the image config does not list one ``diff_id`` per layer.
+    """
+    digest = image.manifest.digest
+    diff_ids = image.config.get("rootfs", {}).get("diff_ids")
+    if not isinstance(diff_ids, list) or len(diff_ids) != len(image.layers):
+        raise LayerError(
+            f"{image.reference}: the image config lists "
+            f"{len(diff_ids) if isinstance(diff_ids, list) else 'no'} diff_ids for "
+            f"{len(image.layers)} layers (manifest {digest})",
+            layer=digest,
+        )
+    return [
+        LayerSource(_opener(store, desc.digest), desc.media_type, desc.digest, diff_id)
+        for desc, diff_id in zip(image.layers, diff_ids, strict=True)
+    ]
+
+
 def _opener(store: Store, digest: str) -> Callable[[], BinaryIO]:
     # The store verified the blob when it was written; the diff_id check while flattening
     # verifies the uncompressed content, so the blob is read as a plain (fast) file here.
@@ -249,20 +285,8 @@ class FlatCache:
             LayerError, IntegrityError: a layer is unsafe or does not match its ``diff_id``.
             StoreError: the cache directory cannot be written.
         """
-        digest = image.manifest.digest
-        path = self.path_for(digest)
-        diff_ids = image.config.get("rootfs", {}).get("diff_ids")
-        if not isinstance(diff_ids, list) or len(diff_ids) != len(image.layers):
-            raise LayerError(
-                f"{image.reference}: the image config lists "
-                f"{len(diff_ids) if isinstance(diff_ids, list) else 'no'} diff_ids for "
-                f"{len(image.layers)} layers (manifest {digest})",
-                layer=digest,
-            )
-        sources = [
-            LayerSource(_opener(store, desc.digest), desc.media_type, desc.digest, diff_id)
-            for desc, diff_id in zip(image.layers, diff_ids, strict=True)
-        ]
+        path = self.path_for(image.manifest.digest)
+        sources = _sources(image, store)
         try:
             self._dir.mkdir(parents=True, exist_ok=True)
             fd, tmp_name = tempfile.mkstemp(dir=self._dir, prefix=f".{path.name}.", suffix=".tmp")
@@ -307,6 +331,43 @@ class FlatCache:
         )
         if on_flatten is not None:
             on_flatten(checking.size)
+
+    def _marker(self, digest: str) -> Path:
+        path = self.path_for(digest)
+        return path.with_name(path.name.removesuffix(".tar") + ".seen")
+
+    def seen(self, digest: str) -> bool:
+        """True if the image was flattened before (by :meth:`flatten_uncached`)."""
+        return self._marker(digest).exists()
+
+    @contextlib.contextmanager
+    def flatten_uncached(
+        self,
+        image: PulledImage,
+        store: Store,
+        *,
+        on_flatten: Callable[[int], None] | None = None,
+    ) -> Iterator[Iterator[TarEntry]]:
+        """Flatten the image without keeping the result, only noting that it was done
+        (:meth:`seen`): the first use of an image writes no cache entry, the second does.
+
+        Read each entry's data before taking the next (as for :func:`read_tar`).
+
+        Raises:
+            LayerError, IntegrityError: a layer is unsafe or does not match its ``diff_id``.
+        """
+        counted = _Counted(flatten_layers(_sources(image, store), include_root=False))
+        yield iter(counted)
+        if not counted.done:
+            return
+        marker = self._marker(image.manifest.digest)
+        try:
+            self._dir.mkdir(parents=True, exist_ok=True)
+            marker.touch()
+        except OSError as e:  # only costs the cache entry next time
+            logger.warning("cannot write %s: %s", marker, e)
+        if on_flatten is not None:
+            on_flatten(counted.size)
 
     @contextlib.contextmanager
     def entries(self, digest: str) -> Iterator[Iterator[TarEntry]]:

@@ -43,9 +43,14 @@ import shutil
 import tempfile
 from collections.abc import Iterable
 from types import TracebackType
-from typing import IO, BinaryIO
+from typing import IO, BinaryIO, NamedTuple
 
 from ..layers import EntryType, TarEntry, TarWriter
+
+try:
+    from isal.isal_zlib import crc32
+except ImportError:  # pragma: no cover - isal ships wheels for the platforms we test
+    from zlib import crc32
 
 __all__ = [
     "APK_DB",
@@ -57,6 +62,7 @@ __all__ = [
     "SOURCE",
     "ApkDatabases",
     "RootfsWriter",
+    "Section",
     "copy_image",
 ]
 
@@ -123,11 +129,15 @@ class RootfsWriter:
     """
 
     def __init__(self, out: BinaryIO, *, mtime: int) -> None:
-        self._tar = TarWriter(out)
+        self._section = _SectionCheck(out)
+        self._tar = TarWriter(self._section)  # type: ignore[arg-type]
         self.mtime = mtime
         self.entries = 0
         # Directories and symlinks written so far: what a path's parents are in the tree.
         self._kinds: dict[str, EntryType] = {}
+        #: When a list, every entry written appends ``(name, kind)`` (see :meth:`replay`).
+        self.journal: list[tuple[str, str]] | None = None
+        self._section_start = (0, 0)
 
     @property
     def bytes_written(self) -> int:
@@ -168,14 +178,56 @@ class RootfsWriter:
         location: str,
     ) -> None:
         """Write ``entry`` (data as for :meth:`TarWriter.add`) with the provenance records."""
-        pax = [kv for kv in entry.pax if not kv[0].startswith("LINUXKIT.")]
-        pax += [(LOCATION, location), (SOURCE, source)]
-        self._tar.add(entry.evolve(pax=tuple(sorted(pax))), data)  # type: ignore[arg-type]
+        provenance = ((LOCATION, location), (SOURCE, source))
+        if entry.pax:
+            own = [kv for kv in entry.pax if not kv[0].startswith("LINUXKIT.")]
+            pax = tuple(sorted([*own, *provenance]))
+        else:
+            pax = provenance  # already in order
+        self._tar.add(entry.with_pax(pax), data)  # type: ignore[arg-type]
         self.entries += 1
-        if entry.type is _D or entry.type is _L:
-            self._kinds[entry.name] = entry.type
+        kind = entry.type
+        if kind is _D or kind is _L:
+            self._kinds[entry.name] = kind
         elif self._kinds:
             self._kinds.pop(entry.name, None)
+        if self.journal is not None:
+            self.journal.append((entry.name, "d" if kind is _D else "l" if kind is _L else ""))
+
+    def begin_section(self) -> None:
+        """Start recording a section: its offset, CRC-32 and journal (:meth:`end_section`)."""
+        self._tar.flush()
+        self._section.start()
+        self._section_start = (self._tar.bytes_written, self.entries)
+        self.journal = []
+
+    def end_section(self) -> Section:
+        """Stop recording; what was written since :meth:`begin_section`."""
+        self._tar.flush()
+        offset, entries = self._section_start
+        journal, self.journal = self.journal or [], None
+        return Section(
+            offset,
+            self._tar.bytes_written - offset,
+            self._section.stop(),
+            self.entries - entries,
+            journal,
+        )
+
+    def splice(self, data: bytes | bytearray | memoryview) -> None:
+        """Append bytes of whole entries written by an earlier writer (see :meth:`replay`)."""
+        self._tar.splice(data)
+
+    def replay(self, journal: Iterable[tuple[str, str]], entries: int) -> None:
+        """Account for ``entries`` entries appended with :meth:`splice`, whose names and
+        kinds are ``journal`` (as recorded in :attr:`journal` when they were written)."""
+        kinds = self._kinds
+        for name, kind in journal:
+            if kind:
+                kinds[name] = _D if kind == "d" else _L
+            elif kinds:
+                kinds.pop(name, None)
+        self.entries += entries
 
     def directory(
         self,
@@ -226,6 +278,40 @@ class RootfsWriter:
         self.add(entry, data, source=source, location=location)
 
 
+class Section(NamedTuple):
+    """A run of whole entries of the root filesystem tar (see ``begin_section``)."""
+
+    offset: int
+    length: int
+    crc32: int
+    entries: int
+    journal: list[tuple[str, str]]
+
+
+class _SectionCheck:
+    """Passes writes on to ``out``; between :meth:`start` and :meth:`stop` it also keeps
+    their CRC-32 (ISA-L: a few hundredths of a second per GB)."""
+
+    def __init__(self, out: BinaryIO) -> None:
+        self._out = out
+        self._crc: int | None = None
+
+    def start(self) -> None:
+        self._crc = 0
+
+    def stop(self) -> int:
+        crc, self._crc = self._crc, None
+        return crc or 0
+
+    def write(self, data: bytes | bytearray | memoryview) -> int:
+        if self._crc is not None:
+            self._crc = crc32(data, self._crc)
+        return self._out.write(data)
+
+    def flush(self) -> None:
+        self._out.flush()
+
+
 class ApkDatabases:
     """The ``lib/apk/db/installed`` files of init images, for LinuxKit's merged database.
 
@@ -237,6 +323,10 @@ class ApkDatabases:
     def __init__(self) -> None:
         self._files: list[IO[bytes]] = []
 
+    def __len__(self) -> int:
+        """How many databases were collected."""
+        return len(self._files)
+
     def add(self, entry: TarEntry) -> IO[bytes]:
         """Keep a copy of ``entry``'s data; returns a stream of it to write to the tar."""
         spool = tempfile.SpooledTemporaryFile(max_size=1 << 20)  # noqa: SIM115 (closed by close())
@@ -244,6 +334,18 @@ class ApkDatabases:
         self._files.append(spool)
         spool.seek(0)
         return spool
+
+    def add_bytes(self, data: bytes) -> None:
+        """Keep a database whose content is known (a reused section's)."""
+        spool = tempfile.SpooledTemporaryFile(max_size=1 << 20)  # noqa: SIM115 (closed by close())
+        spool.write(data)
+        self._files.append(spool)
+
+    def last_bytes(self) -> bytes:
+        """The content of the database added last."""
+        spool = self._files[-1]
+        spool.seek(0)
+        return spool.read()
 
     def write_union(self, writer: RootfsWriter, *, location: str = "init") -> bool:
         """Write the merged database if there are at least two; returns whether it did."""

@@ -36,7 +36,6 @@ from .._model import Container, Stage
 from .._runtime_spec import oci_config
 from ._bundle import BundleContainer
 from ._events import ImageReused
-from ._rootfs import copy_image
 
 if TYPE_CHECKING:
     from ._context import BuildContext
@@ -87,15 +86,7 @@ def _write_bundle(ctx: BuildContext, stage: Stage, index: int, container: Contai
     shared = ctx.written.get(image.manifest.digest)
     if shared is None:
         w.mkdirs(own_root, source=reference, location=location)
-        with ctx.image_entries(reference, location) as entries:
-            copy_image(
-                w,
-                entries,
-                prefix=own_root,
-                source=reference,
-                location=location,
-                resolv_symlink=False,
-            )
+        ctx.copy_image(reference, location, prefix=own_root, kind="container")
         ctx.written[image.manifest.digest] = own_root
         root = own_root
     else:

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from ._rootfs import ApkDatabases, copy_image
+from ._rootfs import ApkDatabases
 
 if TYPE_CHECKING:
     from ._context import BuildContext
@@ -33,16 +33,7 @@ def init_step(ctx: BuildContext) -> bool:
         for index, init in enumerate(ctx.system.init):
             location = f"init[{index}]"
             ctx.record_use(location, init.image)
-            with ctx.image_entries(init.image, location) as entries:
-                copy_image(
-                    ctx.writer,
-                    entries,
-                    prefix="",
-                    source=init.image,
-                    location=location,
-                    resolv_symlink=True,
-                    apk=apk,
-                )
+            ctx.copy_image(init.image, location, prefix="", kind="init", apk=apk)
         apk.write_union(ctx.writer)
     finally:
         apk.close()

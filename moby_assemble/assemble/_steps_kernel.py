@@ -64,7 +64,8 @@ def kernel_step(ctx: BuildContext) -> bool:
     wanted = {binary: ("binary", kernel_file)}
     if ucode is not None:
         wanted[ucode] = ("ucode", ucode_file)
-    with ctx.image_entries(reference, _LOCATION) as entries:
+    # Read twice when there are modules (cache=True keeps the second pass off the layers).
+    with ctx.image_entries(reference, _LOCATION, cache=tarball is not None) as entries:
         for entry in entries:
             if entry.name in wanted:
                 key, path = wanted[entry.name]

@@ -1,15 +1,18 @@
 """The ``pull`` step: every image of the system, fetched into the store by its pinned digest.
 
 Images are fetched concurrently (blobs shared between images once), by the digest the lock
-pins, so what a tag means today never matters. With everything already in the store nothing
-touches the network; offline, anything missing is an :class:`~moby_assemble.OfflineError`.
-Images named ``oci-layout:DIR:TAG`` are copied from their layout, verified, by the same
-pinned digest, offline or not; they never touch the network.
+pins, so what a tag means today never matters. The step starts the downloads and returns:
+later steps wait for the images they need (:meth:`BuildContext.image`), so the kernel is
+being flattened while the services are still downloading. With everything already in the
+store nothing touches the network; offline, anything missing is an
+:class:`~moby_assemble.OfflineError`. Images named ``oci-layout:DIR:TAG`` are copied from
+their layout, verified, by the same pinned digest, offline or not; they never touch the
+network.
 
 Example::
 
     pull_step(ctx)
-    ctx.images["docker.io/linuxkit/init:v1.2"].manifest.digest
+    ctx.image("docker.io/linuxkit/init:v1.2").manifest.digest   # waits for that one
 """
 
 from __future__ import annotations
@@ -29,7 +32,7 @@ if TYPE_CHECKING:
     from ..registry._pull import ImageSource
     from ._context import BuildContext
 
-__all__ = ["pinned_reference", "pull_step"]
+__all__ = ["checked_image", "pinned_reference", "pull_step"]
 
 logger = logging.getLogger("moby_assemble.assemble")
 
@@ -73,7 +76,7 @@ def _pull_offline(ctx: BuildContext, reference: str, ref: ImageSource) -> Pulled
 
 
 def pull_step(ctx: BuildContext) -> bool:
-    """Fetch every image for ``ctx.platform`` and fill ``ctx.images``."""
+    """Start fetching every image for ``ctx.platform`` (see the module documentation)."""
     references = list(dict.fromkeys(ref for _path, ref in image_locations(ctx.system)))
     if not references:
         return False
@@ -81,20 +84,30 @@ def pull_step(ctx: BuildContext) -> bool:
     refs = [pinned_reference(ctx.lock, r, layouts=layouts) for r in references]
     if ctx.puller.offline:
         # Nothing to wait for, and this way an error can name the image that is missing.
-        pairs = zip(references, refs, strict=True)
-        pulled = [_pull_offline(ctx, reference, ref) for reference, ref in pairs]
-    else:
-        pulled = ctx.puller.pull_many(refs, ctx.platform)
-    for reference, image in zip(references, pulled, strict=True):
-        locked = ctx.lock.image(reference)
-        assert locked is not None
-        expected = locked.manifest_for(ctx.platform)
-        if expected is not None and expected != image.manifest.digest:
-            difference = (
-                f"{reference}: the lock pins manifest {expected} for {ctx.platform}, but its "
-                f"index {locked.digest} selects {image.manifest.digest}"
-            )
-            raise LockMismatchError(difference, differences=(difference,))
-        ctx.images[reference] = image
-        logger.debug("pulled %s for %s: %s", reference, ctx.platform, image.manifest.digest)
+        for reference, ref in zip(references, refs, strict=True):
+            image = _pull_offline(ctx, reference, ref)
+            ctx.images[reference] = checked_image(ctx, reference, image)
+        return True
+    pool = ctx.start_pulls(len(refs))
+    for reference, ref in zip(references, refs, strict=True):
+        ctx.pending[reference] = pool.submit(ctx.puller.pull, ref, ctx.platform)
     return True
+
+
+def checked_image(ctx: BuildContext, reference: str, image: PulledImage) -> PulledImage:
+    """``image``, pulled for ``reference``, if it is the manifest the lock pins.
+
+    Raises:
+        LockMismatchError: the lock pins another manifest for the platform.
+    """
+    locked = ctx.lock.image(reference)
+    assert locked is not None
+    expected = locked.manifest_for(ctx.platform)
+    if expected is not None and expected != image.manifest.digest:
+        difference = (
+            f"{reference}: the lock pins manifest {expected} for {ctx.platform}, but its "
+            f"index {locked.digest} selects {image.manifest.digest}"
+        )
+        raise LockMismatchError(difference, differences=(difference,))
+    logger.debug("pulled %s for %s: %s", reference, ctx.platform, image.manifest.digest)
+    return image

@@ -25,7 +25,6 @@ from .._lock import layout_sources
 from .._oci import Descriptor, MediaType
 from .._platform import Platform
 from ..layers import EntryType, TarEntry
-from ._rootfs import copy_image
 from ._steps_pull import pinned_reference
 
 if TYPE_CHECKING:
@@ -56,15 +55,7 @@ def volumes_step(ctx: BuildContext) -> bool:
             if volume.format == "oci":
                 _write_layout(ctx, volume, lower, location)
             else:
-                with ctx.image_entries(volume.image, location) as entries:
-                    copy_image(
-                        w,
-                        entries,
-                        prefix=lower,
-                        source=volume.image,
-                        location=location,
-                        resolv_symlink=True,
-                    )
+                ctx.copy_image(volume.image, location, prefix=lower, kind="volume")
         w.directory(f"{base}/tmp", source=_VOLUMES_SOURCE, location=location)  # noqa: S108
         w.directory(f"{base}/merged", source=_VOLUMES_SOURCE, location=location)
     return True

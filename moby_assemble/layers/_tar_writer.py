@@ -23,6 +23,7 @@ Example::
 from __future__ import annotations
 
 import decimal
+import functools
 from types import TracebackType
 from typing import BinaryIO, cast
 
@@ -36,6 +37,24 @@ _MAX_OCT11 = 0o77777777777
 _PAX_NAME = b"././@PaxHeader"
 _Buffer = bytearray | memoryview
 _TYPE_BYTES = {t: t.value.encode() for t in EntryType}
+
+
+@functools.lru_cache(maxsize=1024)
+def _pax_text_record(key: str, value: str) -> bytes:
+    # Records from ``entry.pax`` repeat (every entry of an image has the same provenance
+    # records in a root filesystem tar): encode each once.
+    return _pax_record(key, value.encode("utf-8", "surrogateescape"))
+
+
+@functools.lru_cache(maxsize=256)
+def _pax_header(length: int) -> bytes:
+    """The ustar block announcing ``length`` bytes of PAX records."""
+    block = HEADER.pack(
+        _PAX_NAME, b"0000644", b"0000000", b"0000000", b"%011o" % length,
+        b"00000000000", b"        ", b"x", b"", b"ustar", b"00", b"", b"", b"0000000",
+        b"0000000", b"",
+    )  # fmt: skip
+    return block[:148] + b"%06o\0 " % byte_sum(block) + block[156:]
 
 
 def _pax_record(key: str, value: bytes) -> bytes:
@@ -168,7 +187,7 @@ def _header(entry: TarEntry) -> bytes:
     if entry.pax:
         pax = pax or []
         for key, value in sorted(entry.pax):
-            pax.append(_pax_record(key, value.encode("utf-8", "surrogateescape")))
+            pax.append(_pax_text_record(key, value))
     block = HEADER.pack(
         name_b, b"%07o" % (entry.mode & 0o7777), uid_b, gid_b, size_b, mtime_b, b"        ",
         _TYPE_BYTES[etype], link_b, b"ustar", b"00", uname_b, gname_b, dmaj_b, dmin_b,
@@ -178,13 +197,7 @@ def _header(entry: TarEntry) -> bytes:
     if pax is None:
         return block
     records = b"".join(pax)
-    pax_block = HEADER.pack(
-        _PAX_NAME, b"0000644", b"0000000", b"0000000", b"%011o" % len(records),
-        b"00000000000", b"        ", b"x", b"", b"ustar", b"00", b"", b"", b"0000000",
-        b"0000000", b"",
-    )  # fmt: skip
-    pax_block = pax_block[:148] + b"%06o\0 " % byte_sum(pax_block) + pax_block[156:]
-    return pax_block + records + ZERO_BLOCK[: -len(records) % BLOCK] + block
+    return _pax_header(len(records)) + records + ZERO_BLOCK[: -len(records) % BLOCK] + block
 
 
 class TarWriter:
@@ -256,6 +269,13 @@ class TarWriter:
             buf += ZERO_BLOCK[: -size % BLOCK]
         if len(buf) >= self._limit:
             self.flush()
+
+    def splice(self, data: bytes | bytearray | memoryview) -> None:
+        """Append bytes that already are whole tar entries (a section of an archive this
+        writer's format produced), as they are; do not modify ``data`` afterwards."""
+        if self._closed:
+            raise ValueError("TarWriter is closed")
+        self._put(data)
 
     def _put(self, chunk: bytes | bytearray | memoryview) -> None:
         if len(chunk) < 65536:

@@ -166,6 +166,11 @@ class Puller:
     def store(self) -> Store:
         return self._store
 
+    @property
+    def max_concurrency(self) -> int:
+        """Blob downloads running at once, across all images."""
+        return self._max
+
     def close(self) -> None:
         """Stop the download threads (after running downloads finish)."""
         with self._lock:

@@ -319,11 +319,11 @@ CRASHES = Table(
         ),
         Case(
             "kill-during-assembly",
-            "`kill -9` of a process assembling a system, while it writes the flattened "
-            "image (64 MiB) into the flat cache.",
-            "The store verifies clean; no flat-cache entry and no bundle exists under a final "
-            "name (only hidden temporary names); the rerun succeeds with the root filesystem "
-            "an undisturbed build gives.",
+            "`kill -9` of a process assembling a system, while it writes the root "
+            "filesystem tar (64 MiB of image content).",
+            "The store verifies clean; no flat-cache or segment-index entry and no bundle "
+            "exists under a final name (only hidden temporary names); the rerun succeeds with "
+            "the root filesystem an undisturbed build gives.",
         ),
         Case(
             "kill-during-output-write",

@@ -194,14 +194,17 @@ def test_kill_during_assembly(zeros_image: str, seeded: LocalRegistry, tmp_path:
     cache = tmp_path / "cache"
     args = (str(cache), str(system_yaml), seeded.host)
 
-    def flattening() -> bool:
-        return any(p.name.endswith(".tmp") and p.stat().st_size > 0 for p in _files(cache / "flat"))
+    def writing_the_root_filesystem() -> bool:
+        return any(
+            tar.stat().st_size > 0 for tar in (cache / "bundles").glob(".assembling-*/rootfs.tar")
+        )
 
-    _kill_when(_spawn(_ASSEMBLE, *args), flattening, timeout=60)
+    _kill_when(_spawn(_ASSEMBLE, *args), writing_the_root_filesystem, timeout=60)
 
     store_is_healthy(Store(cache / "store"))
-    finals = [p for p in (cache / "flat").iterdir() if not p.name.startswith(".")]
-    assert finals == []
+    for directory in ("flat", "segments"):
+        finals = [p for p in _files(cache / directory) if not p.name.startswith(".")]
+        assert finals == [], directory
     bundles = cache / "bundles"
     assert not bundles.exists() or all(p.name.startswith(".") for p in bundles.iterdir())
 

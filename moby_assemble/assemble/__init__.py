@@ -15,7 +15,7 @@ Example::
 .. versionadded:: 0.1
 """
 
-from ._assembler import Assembler, default_cache_dir, source_date_epoch
+from ._assembler import MAX_LAYER_SIZE, Assembler, default_cache_dir, source_date_epoch
 from ._bundle import Bundle, BundleContainer
 from ._context import BuildContext, ImageUse, SbomGenerator
 from ._display import WrittenOutputs
@@ -34,6 +34,7 @@ from ._flatcache import FlatCache
 from ._pipeline import STEPS, Step, run_steps
 
 __all__ = [
+    "MAX_LAYER_SIZE",
     "STEPS",
     "Assembler",
     "AssemblyEvent",

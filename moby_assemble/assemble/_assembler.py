@@ -64,7 +64,7 @@ if TYPE_CHECKING:
     from ..registry import CredentialProvider, RegistryConfig
     from ..store import LayoutReference
 
-__all__ = ["Assembler", "default_cache_dir", "source_date_epoch"]
+__all__ = ["MAX_LAYER_SIZE", "Assembler", "default_cache_dir", "source_date_epoch"]
 
 logger = logging.getLogger("moby_assemble.assemble")
 
@@ -100,6 +100,11 @@ def source_date_epoch(value: int | None = None) -> int:
     return int(text)
 
 
+#: The default bound on one layer's uncompressed size (64 GiB): far above real images,
+#: far below what a few kilobytes of zstd can expand to.
+MAX_LAYER_SIZE = 64 << 30
+
+
 class _HashingFile:
     """Hashes (on a second core) and counts what goes to ``out``."""
 
@@ -133,6 +138,10 @@ class Assembler:
         progress: called with every :class:`~moby_assemble.assemble.AssemblyEvent`.
         source_date_epoch: mtime of generated entries (see the module documentation).
         max_concurrency: downloads and look-ups at once.
+        max_layer_size: the most bytes one layer may uncompress to (default
+            :data:`MAX_LAYER_SIZE`, 64 GiB); more is a :class:`~moby_assemble.LayerError`
+            naming the layer, raised before the bytes reach the disk, so a decompression
+            bomb cannot fill it. ``None`` removes the limit.
 
     Example::
 
@@ -152,7 +161,10 @@ class Assembler:
         progress: ProgressSink | None = None,
         source_date_epoch: int | None = None,
         max_concurrency: int = 4,
+        max_layer_size: int | None = MAX_LAYER_SIZE,
     ) -> None:
+        if max_layer_size is not None and max_layer_size < 1:
+            raise ValueError(f"max_layer_size must be positive or None, got {max_layer_size}")
         self._cache = Path(cache).expanduser() if cache is not None else default_cache_dir()
         self._platform = Platform.parse(platform) if isinstance(platform, str) else platform
         self._progress = progress
@@ -160,7 +172,7 @@ class Assembler:
         self._max = max_concurrency
         self._offline = offline
         self._store = Store(self._cache / "store", offline=offline)
-        self._flat = FlatCache(self._cache / "flat")
+        self._flat = FlatCache(self._cache / "flat", max_layer_size=max_layer_size)
         self._owns_client = False
         self._client: RegistryClient | None = None
         if not offline:

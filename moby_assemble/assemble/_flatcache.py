@@ -217,10 +217,20 @@ class FlatCache:
 
     Args:
         directory: where the tars live (created on first write).
+        max_layer_size: the most bytes one layer may uncompress to; more is a
+            :class:`~moby_assemble.LayerError` (a decompression bomb). ``None``: no limit.
     """
 
-    def __init__(self, directory: str | os.PathLike[str]) -> None:
+    def __init__(
+        self, directory: str | os.PathLike[str], *, max_layer_size: int | None = None
+    ) -> None:
         self._dir = Path(directory)
+        self._max = max_layer_size
+
+    @property
+    def max_layer_size(self) -> int | None:
+        """The most bytes a layer may uncompress to (``None``: no limit)."""
+        return self._max
 
     @property
     def directory(self) -> Path:
@@ -301,7 +311,8 @@ class FlatCache:
                 read_fd = os.open(tmp, os.O_RDONLY)
                 checking = _CheckingWriter(raw)
                 writer = TarWriter(checking)  # type: ignore[arg-type]
-                tee = _Tee(flatten_layers(sources, include_root=False), writer, raw, read_fd)
+                flat = flatten_layers(sources, max_size=self._max, include_root=False)
+                tee = _Tee(flat, writer, raw, read_fd)
                 yield iter(tee)
                 if not tee.done:
                     # The caller stopped early: what was written is not the whole image.
@@ -356,7 +367,8 @@ class FlatCache:
         Raises:
             LayerError, IntegrityError: a layer is unsafe or does not match its ``diff_id``.
         """
-        counted = _Counted(flatten_layers(_sources(image, store), include_root=False))
+        sources = _sources(image, store)
+        counted = _Counted(flatten_layers(sources, max_size=self._max, include_root=False))
         yield iter(counted)
         if not counted.done:
             return

@@ -327,12 +327,6 @@ LAYERS = Table(
             message="decompression bomb",
             max_size=64 << 20,
             unit=False,
-            bug=(
-                "Assembler has no way to bound the uncompressed size of a layer: "
-                "FlatCache.ensure calls flatten_layers without max_size, so a bomb is "
-                "inflated in full into the flat cache and the root tar (the test passes "
-                "max_layer_size= to Assembler)"
-            ),
         ),
         _layer_case(
             "many-entries",

@@ -48,6 +48,7 @@ from .._errors import ConfigError, StoreError
 from .._lock import Lock, LockedImage, image_locations, layout_sources, system_checksum
 from .._platform import Platform
 from .._runtime_spec import allocate_ids
+from .._stale import LOCK_NAME, lock_path, remove_stale
 from ..registry import DockerConfig, Puller, RegistryClient
 from ..store import Store
 from ._bundle import Bundle
@@ -380,6 +381,7 @@ class Assembler:
         elif sbom is False:
             sbom = None
         bundles = self._cache / "bundles"
+        self.remove_stale()
         try:
             bundles.mkdir(parents=True, exist_ok=True)
             work = Path(tempfile.mkdtemp(prefix=".assembling-", dir=bundles))
@@ -387,6 +389,13 @@ class Assembler:
             raise StoreError(
                 f"cannot create a work directory in {bundles}: {e.strerror}", path=str(bundles)
             ) from None
+        try:
+            # Held until the directory is published or removed: while it is, no other
+            # process takes the directory for litter (see remove_stale).
+            held = lock_path(work / LOCK_NAME)
+        except OSError as e:
+            shutil.rmtree(work, ignore_errors=True)
+            raise StoreError(f"cannot lock {work}: {e.strerror}", path=str(work)) from None
         hashing: _HashingFile | None = None
         segments = SegmentIndex(self._cache / "segments", bundles)
         try:
@@ -417,6 +426,7 @@ class Assembler:
                 raw.flush()
                 os.fsync(raw.fileno())
             digest = f"sha256:{hashing.hash.hexdigest()}"
+            (work / LOCK_NAME).unlink()
             final = self._publish(work, bundles / hashing.hash.hexdigest()[:32])
             segments.commit(final)
         except BaseException:
@@ -425,6 +435,8 @@ class Assembler:
                 hashing.hash.close()
             shutil.rmtree(work, ignore_errors=True)
             raise
+        finally:
+            os.close(held)
 
         def moved(path: Path | None) -> Path | None:
             return final / path.name if path is not None else None
@@ -454,6 +466,19 @@ class Assembler:
         )
         self._emit(AssemblyFinished(digest, hashing.size, seconds))
         return bundle
+
+    def remove_stale(self) -> list[Path]:
+        """Remove what killed assemblies left in the cache (unfinished bundles, flat-cache
+        and segment-index temporary files); returns what was removed.
+
+        Only names no live process holds are removed (their writers hold ``flock`` locks,
+        which the kernel drops when a process dies), so this is safe while other processes
+        assemble into the same cache. Every assembly does it first.
+        """
+        removed = remove_stale(self._cache / "bundles", (".assembling-*",))
+        removed += remove_stale(self._flat.directory, (".*.tmp",))
+        removed += remove_stale(self._cache / "segments", (".*.tmp",))
+        return removed
 
     @staticmethod
     def _publish(work: Path, final: Path) -> Path:

@@ -45,6 +45,7 @@ from typing import TYPE_CHECKING, Any, BinaryIO
 
 from .._errors import IntegrityError, LayerError, StoreError
 from .._oci import validate_digest
+from .._stale import lock_fd
 from ..layers import EntryType, LayerSource, TarEntry, TarWriter, flatten_layers, read_tar
 
 try:
@@ -300,6 +301,7 @@ class FlatCache:
         try:
             self._dir.mkdir(parents=True, exist_ok=True)
             fd, tmp_name = tempfile.mkstemp(dir=self._dir, prefix=f".{path.name}.", suffix=".tmp")
+            lock_fd(fd)  # until it is renamed: a killed writer's file is then litter
         except OSError as e:
             raise StoreError(
                 f"cannot write to the flat cache {self._dir}: {e.strerror}", path=str(self._dir)

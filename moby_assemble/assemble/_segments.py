@@ -40,6 +40,7 @@ from typing import Any
 import attrs
 
 from .._errors import IntegrityError
+from .._stale import lock_fd
 from .._version import __version__
 
 try:
@@ -205,6 +206,7 @@ class SegmentIndex:
             try:
                 self._dir.mkdir(parents=True, exist_ok=True)
                 fd, tmp = tempfile.mkstemp(dir=self._dir, prefix=f".{path.name}.", suffix=".tmp")
+                lock_fd(fd)
                 try:
                     with os.fdopen(fd, "w") as f:
                         json.dump(doc, f, separators=(",", ":"))

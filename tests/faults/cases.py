@@ -322,8 +322,9 @@ CRASHES = Table(
             "`kill -9` of a process assembling a system, while it writes the root "
             "filesystem tar (64 MiB of image content).",
             "The store verifies clean; no flat-cache or segment-index entry and no bundle "
-            "exists under a final name (only hidden temporary names); the rerun succeeds with "
-            "the root filesystem an undisturbed build gives.",
+            "exists under a final name (only hidden temporary names, which no process locks "
+            "any more); the rerun removes them and succeeds with the root filesystem an "
+            "undisturbed build gives.",
         ),
         Case(
             "kill-during-output-write",

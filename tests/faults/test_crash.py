@@ -96,6 +96,13 @@ def _kill_when(child: subprocess.Popen[str], ready: Callable[[], bool], timeout:
     assert child.returncode == -signal.SIGKILL
 
 
+def _hidden(directory: Path) -> list[Path]:
+    """Temporary names (files and directories starting with ``.``) in ``directory``."""
+    if not directory.is_dir():
+        return []
+    return sorted(p for p in directory.iterdir() if p.name.startswith("."))
+
+
 def _files(directory: Path) -> list[Path]:
     return sorted(p for p in directory.iterdir() if p.is_file()) if directory.is_dir() else []
 
@@ -207,10 +214,17 @@ def test_kill_during_assembly(zeros_image: str, seeded: LocalRegistry, tmp_path:
         assert finals == [], directory
     bundles = cache / "bundles"
     assert not bundles.exists() or all(p.name.startswith(".") for p in bundles.iterdir())
+    litter = [p for d in ("bundles", "flat", "segments") for p in _hidden(cache / d)]
+    assert litter, "the killed assembly left no temporary name: the kill came too late"
+    for path in litter:  # as if the rerun came later than the grace period for new names
+        then = time.time() - 60
+        os.utime(path, (then, then))
 
     child = _spawn(_ASSEMBLE, *args)
     out, err = child.communicate(timeout=120)
     assert child.returncode == 0, err
+    # The rerun removed what the killed process left behind.
+    assert [p for d in ("bundles", "flat", "segments") for p in _hidden(cache / d)] == []
     registries = {seeded.host: RegistryConfig(plain_http=True)}
     with Assembler(tmp_path / "clean", platform="linux/amd64", registries=registries) as asm:
         clean = asm.assemble(System.from_yaml(system_yaml)).rootfs_sha256

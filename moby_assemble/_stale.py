@@ -1,0 +1,119 @@
+"""What a killed process left behind: temporary files and directories, found and removed safely.
+
+Every temporary name we create in a cache directory starts with ``.`` and is locked by its
+writer with ``flock`` for as long as it is in use: a temporary file is locked through its own
+descriptor, a temporary directory through a ``.lock`` file inside it. The kernel drops the
+lock when the process dies, however it dies (``kill -9`` included), so a later process can
+tell a live writer's file (locked) from litter (not locked) without guessing from process
+ids, which are meaningless across containers sharing one cache. A short grace period covers
+the instant between creating a name and locking it.
+
+Example::
+
+    fd = lock_path(tmp_file)                 # the writer, right after creating it
+    ...
+    removed = remove_stale(cache / "flat", (".*.tmp",))   # any later process
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import fnmatch
+import logging
+import os
+import shutil
+import time
+from collections.abc import Iterable
+from pathlib import Path
+
+__all__ = ["LOCK_NAME", "lock_fd", "lock_path", "remove_stale"]
+
+logger = logging.getLogger("moby_assemble")
+
+#: The lock file inside a temporary directory.
+LOCK_NAME = ".lock"
+#: Names younger than this are never removed (created, not yet locked).
+GRACE_SECONDS = 5.0
+#: A temporary directory without a lock file is removed once it is this old.
+UNLOCKED_DIR_SECONDS = 3600.0
+
+
+def lock_fd(fd: int) -> None:
+    """Lock the open file ``fd`` (exclusive ``flock``) until it is closed."""
+    fcntl.flock(fd, fcntl.LOCK_EX)
+
+
+def lock_path(path: Path) -> int:
+    """Create (if need be) and lock ``path``; returns the descriptor that holds the lock."""
+    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+    try:
+        lock_fd(fd)
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd
+
+
+def _try_lock(path: Path) -> int | None:
+    """A descriptor holding ``path``'s lock, or ``None`` if a live process holds it (or the
+    name is gone)."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    except OSError:
+        return None
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        os.close(fd)
+        return None
+    return fd
+
+
+def remove_stale(
+    directory: Path, patterns: Iterable[str], *, now: float | None = None
+) -> list[Path]:
+    """Remove the temporary entries of ``directory`` matching ``patterns`` whose writer is
+    gone (see the module documentation); returns what was removed.
+
+    Errors are logged, never raised: cleaning up must not fail the work that asked for it.
+    """
+    patterns = tuple(patterns)
+    now = time.time() if now is None else now
+    removed: list[Path] = []
+    try:
+        names = sorted(os.listdir(directory))
+    except OSError:
+        return removed
+    for name in names:
+        if not any(fnmatch.fnmatchcase(name, p) for p in patterns):
+            continue
+        path = directory / name
+        try:
+            st = path.lstat()
+        except OSError:
+            continue
+        age = now - st.st_mtime
+        if age < GRACE_SECONDS:
+            continue
+        is_dir = os.path.isdir(path) and not path.is_symlink()
+        lock = path / LOCK_NAME if is_dir else path
+        if is_dir and not lock.exists() and age < UNLOCKED_DIR_SECONDS:
+            continue
+        fd = _try_lock(lock) if lock.exists() else -1
+        if fd is None:
+            continue  # in use
+        try:
+            if is_dir:
+                shutil.rmtree(path)
+            else:
+                path.unlink()
+            removed.append(path)
+            logger.info("removed %s, left behind by a process that did not finish", path)
+        except OSError as e:
+            logger.warning("cannot remove %s: %s", path, e)
+        finally:
+            if fd >= 0:
+                with contextlib.suppress(OSError):
+                    os.close(fd)
+    return removed

@@ -38,7 +38,7 @@ if TYPE_CHECKING:
     from ._bundle import BundleContainer
     from ._flatcache import FlatCache
     from ._rootfs import ApkDatabases, RootfsWriter
-    from ._segments import SegmentIndex
+    from ._segments import Segment, SegmentIndex
 
 __all__ = ["BuildContext", "ImageUse", "SbomGenerator"]
 
@@ -202,32 +202,20 @@ class BuildContext:
         """
         image = self.image(reference)
         digest = image.manifest.digest
-        w = self.writer
-        key = None
-        if self.segments is not None:
-            key = segment_key(
-                digest,
-                prefix=prefix,
-                source=reference,
-                location=location,
-                kind=kind,
-                epoch=self.source_date_epoch,
-            )
-            found = self.segments.lookup(key)
-            if found is not None:
-                self.emit(ImageCopied(location, reference, digest, True))
-                w.flush()
-                self.segments.copy(found, w.splice)
-                w.replay(found.journal, found.entries)
-                if apk is not None and found.apk is not None:
-                    apk.add_bytes(found.apk)
-                return found.count
+        key = self.section_key(
+            digest, prefix=prefix, source=reference, location=location, kind=kind
+        )
+        found = self.reuse_section(key)
+        if found is not None:
+            self.emit(ImageCopied(location, reference, digest, True))
+            if apk is not None and found.apk is not None:
+                apk.add_bytes(found.apk)
+            return found.count
         collected = len(apk) if apk is not None else 0
         with self.image_entries(reference, location) as entries:
-            if key is not None:
-                w.begin_section()
+            self.begin_section(key)
             count = copy_image(
-                w,
+                self.writer,
                 entries,
                 prefix=prefix,
                 source=reference,
@@ -235,21 +223,66 @@ class BuildContext:
                 resolv_symlink=kind != "container",
                 apk=apk,
             )
-        if key is not None and self.segments is not None:
-            section = w.end_section()
-            # The merged apk database needs this image's own database when it is reused.
-            database = apk.last_bytes() if apk is not None and len(apk) > collected else None
-            self.segments.record(
-                key,
-                offset=section.offset,
-                length=section.length,
-                crc=section.crc32,
-                entries=section.entries,
-                count=count,
-                journal=section.journal,
-                apk=database,
-            )
+        # The merged apk database needs this image's own database when it is reused.
+        database = apk.last_bytes() if apk is not None and len(apk) > collected else None
+        self.end_section(key, count, apk=database)
         return count
+
+    def section_key(
+        self, digest: str, *, prefix: str, source: str, location: str, kind: str
+    ) -> str | None:
+        """The key of a reusable section of the root tar (``None``: reuse is off)."""
+        if self.segments is None:
+            return None
+        return segment_key(
+            digest,
+            prefix=prefix,
+            source=source,
+            location=location,
+            kind=kind,
+            epoch=self.source_date_epoch,
+        )
+
+    def reuse_section(self, key: str | None) -> Segment | None:
+        """Append the section ``key`` from an earlier root filesystem if one has it.
+
+        Returns:
+            What was appended, or ``None`` (nothing was: write the section, between
+            :meth:`begin_section` and :meth:`end_section`).
+
+        Raises:
+            IntegrityError: the earlier bytes no longer match their checksum.
+        """
+        if key is None or self.segments is None:
+            return None
+        found = self.segments.lookup(key)
+        if found is not None:
+            w = self.writer
+            w.flush()
+            self.segments.copy(found, w.splice)
+            w.replay(found.journal, found.entries)
+        return found
+
+    def begin_section(self, key: str | None) -> None:
+        """Start recording the section ``key`` (nothing when ``None``)."""
+        if key is not None:
+            self.writer.begin_section()
+
+    def end_section(self, key: str | None, count: int, *, apk: bytes | None = None) -> None:
+        """Record what was written since :meth:`begin_section` as the section ``key``."""
+        if key is None or self.segments is None:
+            return
+        section = self.writer.end_section()
+        self.segments.record(
+            key,
+            offset=section.offset,
+            length=section.length,
+            crc=section.crc32,
+            entries=section.entries,
+            count=count,
+            journal=section.journal,
+            apk=apk,
+        )
 
     @contextlib.contextmanager
     def image_entries(

@@ -90,14 +90,23 @@ def kernel_step(ctx: BuildContext) -> bool:
     if ucode is not None:
         _copy_boot_file(ctx, "boot/ucode.cpio", found["ucode"], ucode_file, reference)
     if tarball is not None:
-        # A second pass over the cached, flattened image: the modules go after boot/.
-        with ctx.image_entries(reference, _LOCATION, announce=False) as entries:
-            for entry in entries:
-                if entry.name == tarball:
-                    for inner in read_tar(entry.open(), layer=f"{reference} {tarball}"):
-                        if inner.name != ".":
-                            w.add(inner, source=reference, location=_LOCATION)
-                    break
+        digest = ctx.image(reference).manifest.digest
+        section = ctx.section_key(
+            digest, prefix=tarball, source=reference, location=_LOCATION, kind="kernel.tar"
+        )
+        if ctx.reuse_section(section) is None:
+            # A second pass over the cached, flattened image: the modules go after boot/.
+            count = 0
+            with ctx.image_entries(reference, _LOCATION, announce=False) as entries:
+                ctx.begin_section(section)
+                for entry in entries:
+                    if entry.name == tarball:
+                        for inner in read_tar(entry.open(), layer=f"{reference} {tarball}"):
+                            if inner.name != ".":
+                                w.add(inner, source=reference, location=_LOCATION)
+                                count += 1
+                        break
+            ctx.end_section(section, count)
     ctx.kernel = kernel_file
     ctx.cmdline = kernel.cmdline
     ctx.ucode = ucode_file if ucode is not None else None

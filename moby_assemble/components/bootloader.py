@@ -10,8 +10,8 @@ and nothing is fetched while writing an output.
 ==========================  ==================================================  ================
 factory                     files                                               formats
 ==========================  ==================================================  ================
-``bootloader.syslinux()``   isolinux.bin, isohdpfx.bin, ldlinux.c32, mbr.bin    ``iso-bios``,
-                                                                                ``raw-bios``,
+``bootloader.syslinux()``   isolinux.bin, isohdpfx.bin, ldlinux.c32, mbr.bin,   ``iso-bios``,
+                            ``/usr/bin/syslinux`` (its embedded core)           ``raw-bios``,
                                                                                 ``qcow2-bios``,
                                                                                 ``vhd``, ``vmdk``
 ``bootloader.efi()``        linuxx64.efi.stub, systemd-bootx64.efi              ``iso-efi*``,
@@ -52,8 +52,9 @@ def syslinux(
     """The BIOS boot loaders: isolinux for ISOs, syslinux's MBR and module for disks.
 
     Used by ``iso-bios``, ``raw-bios``, ``qcow2-bios``, ``vhd``, ``dynamic-vhd`` and
-    ``vmdk``. (The disk formats also run Debian's ``syslinux`` installer program on the
-    host: Debian ships the syslinux core only inside it.)
+    ``vmdk``. It carries Debian's ``syslinux`` installer program too: Debian ships the
+    syslinux core only inside it, and the disk formats take the core from its bytes
+    without running it, so nothing of the host is used.
 
     Args:
         registry, tag, image: where the image is (see

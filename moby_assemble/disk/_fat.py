@@ -58,6 +58,7 @@ _FAT16_MAX_CLUSTERS = 65524
 # int 18h (ask the BIOS for the next boot device), then halt forever: the boot code of a
 # volume that is not meant to be booted from.
 _NOT_BOOTABLE = bytes((0xCD, 0x18, 0xF4, 0xEB, 0xFD))
+_ATTR_READ_ONLY_HIDDEN_SYSTEM = 0x07
 
 
 def _to_source(value: bytes | str | os.PathLike[str]) -> bytes | Path:
@@ -75,6 +76,8 @@ class FatFile:
             directories are created. Names keep their case (long names are written where
             a name is not an upper-case 8.3 name).
         source: the contents, or the host file to copy them from (read at write time).
+        system: mark it read-only, hidden and system, as boot loaders mark their core
+            files (syslinux's ``LDLINUX.SYS``).
 
     Example::
 
@@ -83,6 +86,7 @@ class FatFile:
 
     path: str
     source: bytes | Path = attrs.field(converter=_to_source)
+    system: bool = attrs.field(default=False, kw_only=True)
 
     @property
     def size(self) -> int:
@@ -266,6 +270,8 @@ def _plan_entries(node: _Node, parent_cluster: int, stamp: tuple[int, int], *, r
             used.add(short)
             lfn = lfn_entries(child.name, lfn_checksum(short))
         attr = ATTR_DIRECTORY if child.is_dir else ATTR_ARCHIVE
+        if child.file is not None and child.file.system:
+            attr |= _ATTR_READ_ONLY_HIDDEN_SYSTEM
         size = 0 if child.is_dir else child.size
         out += lfn + short_entry(short, attr, child.cluster, size, stamp)
     return bytes(out)

@@ -47,6 +47,7 @@ __all__ = [
     "ISOLINUX_BIN",
     "LDLINUX_C32",
     "MBR_BIN",
+    "SYSLINUX_PROGRAM",
     "BootFormat",
     "BootMedia",
     "BootloaderFile",
@@ -85,12 +86,28 @@ LDLINUX_C32 = BootloaderFile(
     "ldlinux.c32", "usr/lib/syslinux/modules/bios/ldlinux.c32", "syslinux-common", _SYSLINUX
 )
 MBR_BIN = BootloaderFile("mbr.bin", "usr/lib/syslinux/mbr/mbr.bin", "syslinux-common", _SYSLINUX)
+#: Debian's syslinux installer: the syslinux core (boot sector and ldlinux.sys) is only
+#: shipped inside it. It is read, never run (see ``moby_assemble.disk._syslinux``).
+SYSLINUX_PROGRAM = BootloaderFile("syslinux", "usr/bin/syslinux", "syslinux", _SYSLINUX)
 EFI_STUB = BootloaderFile(
     "linuxx64.efi.stub", "usr/lib/systemd/boot/efi/linuxx64.efi.stub", "systemd-boot-efi", _EFI
 )
 EFI_SYSTEMD_BOOT = BootloaderFile(
     "systemd-bootx64.efi", "usr/lib/systemd/boot/efi/systemd-bootx64.efi", "systemd-boot-efi", _EFI
 )
+
+#: Files that come with another: every format that writes syslinux's MBR code (the BIOS
+#: disk formats) installs syslinux's core behind it, so asking for ``mbr.bin`` stages the
+#: program holding the core and its module too.
+_COMES_WITH = {MBR_BIN.key: (LDLINUX_C32, SYSLINUX_PROGRAM)}
+
+
+def _with_companions(loader: Sequence[BootloaderFile]) -> tuple[BootloaderFile, ...]:
+    wanted = list(loader)
+    for want in loader:
+        wanted += [c for c in _COMES_WITH.get(want.key, ()) if c not in wanted]
+    return tuple(wanted)
+
 
 #: The options every boot format understands.
 BOOT_OPTIONS = frozenset({"compression", "compression_level", "bootloader_root"})
@@ -200,7 +217,7 @@ def stage_boot_media(
             so large files are never copied across file systems.
         format: the output format, named in errors.
         name: the output name (part of the seed).
-        loader: the boot loader files needed.
+        loader: the boot loader files needed (syslinux's MBR brings its core along).
         compression, compression_level: of the initrd, as for ``kernel+initrd``.
         bootloader_root: take the boot loader files from this directory (laid out as
             Debian installs them) instead of from the system.
@@ -210,6 +227,7 @@ def stage_boot_media(
             (the message names the component to add and the Debian package).
     """
     check_compression(compression, format)
+    loader = _with_companions(loader)
     if bundle.kernel is None:
         raise OutputError(
             f"{format}: the system has no kernel section, so there is nothing to boot",

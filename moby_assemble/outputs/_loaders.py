@@ -2,9 +2,10 @@
 
 - **syslinux / isolinux** (BIOS): a config that boots ``kernel`` with ``initrd.img`` and the
   system's command line at once, on the serial console too. A FAT volume is made bootable
-  by Debian's mtools installer, ``syslinux --install``: Debian ships the syslinux core
-  (``ldlinux.sys``) only inside that program, so it is the one step that uses the host. It
-  never mounts anything, and dates what it writes from ``SOURCE_DATE_EPOCH``.
+  as ``syslinux --install`` does it, in Python: Debian ships the syslinux core (boot sector
+  and ``ldlinux.sys``) only inside that installer program, so the boot loader component
+  carries the program and :mod:`moby_assemble.disk._syslinux` takes the core out of its
+  bytes — nothing runs on the host, and the core is pinned with the component.
 - **systemd-boot** (EFI): ``loader/loader.conf`` with no menu delay, and either a type 1
   entry (``loader/entries/*.conf``: kernel, initrd, options as separate files) or a unified
   kernel image in ``EFI/Linux/`` (found by systemd-boot on its own).
@@ -14,19 +15,21 @@
 Example::
 
     cfg = syslinux_config("console=ttyS0")          # bytes of syslinux.cfg
-    install_syslinux(Path("disk.img"), offset=1 << 20, epoch=0, format="raw-bios")
+    core, files = syslinux_disk_files(media, format="raw-bios")   # LDLINUX.SYS, LDLINUX.C32
+    ...  # write_fat(f, files + other files, ...)
+    install_syslinux(f, core, offset=1 << 20, path=Path("disk.img"), format="raw-bios")
 """
 
 from __future__ import annotations
 
-import os
 import re
 from pathlib import Path
+from typing import BinaryIO
 
 from .._errors import OutputError
 from ..disk import FatFile, write_uki
-from ..disk._tools import find_tool, run_tool
-from ._boot_media import EFI_STUB, EFI_SYSTEMD_BOOT, BootMedia
+from ..disk._syslinux import SyslinuxCore, install_syslinux_core, syslinux_core, syslinux_files
+from ._boot_media import EFI_STUB, EFI_SYSTEMD_BOOT, LDLINUX_C32, SYSLINUX_PROGRAM, BootMedia
 
 __all__ = [
     "check_cmdline",
@@ -34,13 +37,12 @@ __all__ = [
     "install_syslinux",
     "os_release",
     "syslinux_config",
+    "syslinux_disk_files",
     "systemd_boot_entry_files",
     "systemd_boot_uki_files",
     "write_media_uki",
 ]
 
-#: FAT cannot date anything before 1980-01-01 (mtools would wrap earlier times to 2098).
-_FAT_EPOCH = 315532800
 _FAT_UNSAFE = re.compile(r'[\x00-\x1f"*/:<>?\\|\x7f]')
 
 
@@ -76,28 +78,52 @@ def syslinux_config(
     ).encode()
 
 
-def install_syslinux(image: Path, *, offset: int, epoch: int, format: str) -> None:
-    """Make the FAT volume at ``offset`` of ``image`` boot syslinux (``syslinux --install``).
+def syslinux_disk_files(
+    media: BootMedia, *, format: str
+) -> tuple[SyslinuxCore, tuple[FatFile, ...]]:
+    """The syslinux core of ``media`` and the files it puts on a FAT volume.
 
-    Writes ``ldlinux.sys`` and ``ldlinux.c32`` into the volume and syslinux's code into its
-    boot sector, keeping the volume's parameters.
+    The core comes out of the staged ``syslinux`` program; the files are ``LDLINUX.SYS``
+    (unpatched, with its ADV) and ``LDLINUX.C32`` (the staged module), to be written with
+    the volume before :func:`install_syslinux`.
 
     Raises:
-        OutputError: the ``syslinux`` program is missing (naming the Debian package), or
-            it fails (the volume is too full, not FAT).
+        OutputError: the program holds no syslinux core (naming it and its package).
     """
-    tool = find_tool("syslinux", package="syslinux", format=format)
-    run_tool(
-        [tool, "--install", "--offset", str(offset), os.fspath(image)],
-        format=format,
-        path=os.fspath(image),
-        env={
-            "SOURCE_DATE_EPOCH": str(max(epoch, _FAT_EPOCH)),
-            "MTOOLS_SKIP_CHECK": "1",
-            # No user or system mtools configuration may change what is written.
-            "MTOOLSRC": os.devnull,
-        },
-    )
+    program = media.files[SYSLINUX_PROGRAM.key]
+    try:
+        core = syslinux_core(program.read_bytes(), name=SYSLINUX_PROGRAM.path)
+    except OSError as e:
+        raise OutputError(
+            f"{format}: cannot read {SYSLINUX_PROGRAM.path}: {e.strerror}",
+            format=format,
+            path=SYSLINUX_PROGRAM.path,
+        ) from None
+    except OutputError as e:
+        raise OutputError(
+            f"{format}: {e} (Debian package {SYSLINUX_PROGRAM.package})",
+            format=format,
+            path=SYSLINUX_PROGRAM.path,
+        ) from None
+    return core, syslinux_files(core, media.files[LDLINUX_C32.key])
+
+
+def install_syslinux(
+    f: BinaryIO, core: SyslinuxCore, *, offset: int, path: Path, format: str
+) -> None:
+    """Make the FAT volume at ``offset`` of the open image ``f`` boot syslinux.
+
+    The volume holds the files of :func:`syslinux_disk_files`; this patches
+    ``LDLINUX.SYS`` where it lies and writes syslinux's code into the boot sector, keeping
+    the volume's parameters, exactly as ``syslinux --install`` does.
+
+    Raises:
+        OutputError: no FAT volume at ``offset`` or no ``LDLINUX.SYS`` in it.
+    """
+    try:
+        install_syslinux_core(f, core, offset=offset, path=str(path))
+    except OutputError as e:
+        raise OutputError(f"{format}: {e}", format=format, path=str(path)) from None
 
 
 def _quoted(value: str) -> str:

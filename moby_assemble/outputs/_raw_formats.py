@@ -2,8 +2,8 @@
 
 ``raw-bios`` writes ``<name>-bios.img``: an MBR whose boot code is syslinux's ``mbr.bin``
 and one bootable FAT partition holding ``kernel``, ``initrd.img``, ``syslinux.cfg`` and the
-syslinux core that ``syslinux --install`` adds (LinuxKit's ``mkimage-raw-bios`` layout).
-Any BIOS boots it.
+syslinux core, installed as ``syslinux --install`` installs it but without running it
+(LinuxKit's ``mkimage-raw-bios`` layout). Any BIOS boots it.
 
 ``raw-efi`` writes ``<name>-efi.img``: a GPT disk whose only partition is an EFI system
 partition (FAT32) with systemd-boot as ``EFI/BOOT/BOOTX64.EFI`` and the system as a unified
@@ -45,13 +45,25 @@ from ..disk import (
     write_mbr,
 )
 from ._atomic import AtomicOutput
-from ._boot_media import EFI_STUB, EFI_SYSTEMD_BOOT, MBR_BIN, BootFormat, BootMedia
-from ._loaders import install_syslinux, syslinux_config, systemd_boot_uki_files, write_media_uki
+from ._boot_media import (
+    EFI_STUB,
+    EFI_SYSTEMD_BOOT,
+    LDLINUX_C32,
+    MBR_BIN,
+    SYSLINUX_PROGRAM,
+    BootFormat,
+    BootMedia,
+)
+from ._loaders import (
+    install_syslinux,
+    syslinux_config,
+    syslinux_disk_files,
+    systemd_boot_uki_files,
+    write_media_uki,
+)
 
 __all__ = ["RawBiosFormat", "RawEfiFormat", "write_bios_disk", "write_efi_disk"]
 
-# What syslinux --install adds (ldlinux.sys about 60 KB, ldlinux.c32 about 120 KB), with room.
-_SYSLINUX_ROOM = 512 << 10
 _MBR_TYPES = {12: MBR_FAT12, 16: MBR_FAT16_LBA, 32: MBR_FAT32_LBA}
 
 
@@ -63,17 +75,19 @@ def write_bios_disk(media: BootMedia, target: Path, *, format: str = "raw-bios")
     """Write a BIOS-bootable MBR disk of ``media`` to the new file ``target``.
 
     Raises:
-        OutputError: the ``syslinux`` installer is missing or fails, or a file is unreadable.
+        OutputError: the syslinux program holds no syslinux core, or a file is unreadable.
     """
+    core, loader_files = syslinux_disk_files(media, format=format)
     files = (
         FatFile("syslinux.cfg", syslinux_config(media.cmdline, format=format)),
         FatFile("kernel", media.kernel),
         FatFile("initrd.img", media.initrd),
+        *loader_files,
     )
-    size = fat_size_for(files, free=_SYSLINUX_ROOM)
+    size = fat_size_for(files)
     layout = plan_mbr((MbrPartition(size, MBR_FAT32_LBA, bootable=True),), seed=media.seed)
     partition = layout.partitions[0]
-    with open(target, "wb") as f:
+    with open(target, "w+b") as f:
         volume = write_fat(
             f,
             files,
@@ -90,7 +104,7 @@ def write_bios_disk(media: BootMedia, target: Path, *, format: str = "raw-bios")
             attrs.evolve(layout, partitions=(typed,)),
             boot_code=media.files[MBR_BIN.key].read_bytes(),
         )
-    install_syslinux(target, offset=partition.offset, epoch=media.epoch, format=format)
+        install_syslinux(f, core, offset=partition.offset, path=target, format=format)
 
 
 def write_efi_disk(media: BootMedia, target: Path, *, name: str, format: str = "raw-efi") -> None:
@@ -121,14 +135,14 @@ def write_efi_disk(media: BootMedia, target: Path, *, name: str, format: str = "
 class RawBiosFormat(BootFormat):
     """``raw-bios``: ``<name>-bios.img``, an MBR disk with syslinux on a FAT partition.
 
-    Needs the ``bootloader.syslinux()`` component (``mbr.bin``) and Debian's ``syslinux``
-    installer program.
+    Needs the ``bootloader.syslinux()`` component (``mbr.bin``, ``ldlinux.c32`` and the
+    ``syslinux`` program, whose embedded core is installed without running it).
     """
 
     name = "raw-bios"
     description = "BIOS disk image: MBR, FAT partition with syslinux, kernel and initrd"
     files = ("{name}-bios.img",)
-    loader = (MBR_BIN,)
+    loader = (MBR_BIN, LDLINUX_C32, SYSLINUX_PROGRAM)
 
     def build(self, media: BootMedia, out: AtomicOutput, name: str) -> None:
         write_bios_disk(media, out.path(f"{name}-bios.img"), format=self.name)

@@ -27,6 +27,7 @@ from moby_assemble.outputs._boot_media import (
     ISOLINUX_BIN,
     LDLINUX_C32,
     MBR_BIN,
+    SYSLINUX_PROGRAM,
 )
 from moby_assemble.testing import boot_qemu
 
@@ -44,7 +45,9 @@ from .conftest import f as file_item
 
 OVMF_CODE = Path("/usr/share/OVMF/OVMF_CODE_4M.fd")
 OVMF_VARS = Path("/usr/share/OVMF/OVMF_VARS_4M.fd")
-LOADER_FILES = (ISOLINUX_BIN, ISOHDPFX_BIN, LDLINUX_C32, MBR_BIN, EFI_STUB, EFI_SYSTEMD_BOOT)
+LOADER_FILES = (
+    ISOLINUX_BIN, ISOHDPFX_BIN, LDLINUX_C32, MBR_BIN, EFI_STUB, EFI_SYSTEMD_BOOT, SYSLINUX_PROGRAM,
+)  # fmt: skip
 
 MARKER = "MOBY-BOOT-FORMAT-INIT"
 CMDLINE_VALUE = "cmdline-reached-init"

@@ -11,6 +11,10 @@ Files are grafted from where they are (``bytes`` sources are staged in a tempora
 directory first); nothing else of the host is read. File dates are all ``epoch``,
 ownership is root and permissions are normalised (``-r``).
 
+An EFI-only ISO is made USB-hybrid by ``EfiBoot(..., partition=True)``: its El Torito
+FAT image is also the EFI system partition of a GPT, so UEFI firmware boots the same file
+as a CD and as a disk.
+
 Example, a hybrid ISO that boots with isolinux (BIOS) and from an EFI FAT image::
 
     files = (
@@ -93,9 +97,14 @@ class EfiBoot:
     Attributes:
         image: the ISO path of a FAT image holding ``EFI/BOOT/BOOTX64.EFI`` (made with
             :func:`~moby_assemble.disk.write_fat`), one of the files.
+        partition: also make the image the EFI system partition of a GPT (xorriso's
+            ``-efi-boot-part --efi-boot-image``), so the ``.iso`` written to a disk or USB
+            stick boots on UEFI too. The partition is the image where it lies in the ISO:
+            it is not stored twice. (An ISO with an isohybrid MBR gets this anyway.)
     """
 
     image: str
+    partition: bool = attrs.field(default=False, kw_only=True)
 
 
 def _iso_path(path: str) -> str:
@@ -217,6 +226,8 @@ def write_iso(
             args += ["-e", _iso_path(efi.image).lstrip("/"), "-no-emul-boot"]
             if bios is not None and bios.hybrid_mbr is not None:
                 args.append("-isohybrid-gpt-basdat")
+            elif efi.partition:
+                args += ["-efi-boot-part", "--efi-boot-image"]
         args += ["-graft-points", *grafts]
         run_tool(
             args,

@@ -7,9 +7,11 @@ format                 file                        how it boots
                                                    ``/boot/kernel`` and ``/boot/initrd.img``;
                                                    hybrid, so it also boots as a disk
 ``iso-efi``            ``<name>-efi.iso``          El Torito EFI: a FAT image whose
-                                                   ``BOOTX64.EFI`` is the system's UKI
+                                                   ``BOOTX64.EFI`` is the system's UKI;
+                                                   hybrid (the image is a GPT ESP too)
 ``iso-efi-initrd``     ``<name>-efi-initrd.iso``   El Torito EFI: systemd-boot with the
-                                                   kernel and initrd as separate files
+                                                   kernel and initrd as separate files;
+                                                   hybrid like ``iso-efi``
 =====================  ==========================  ==========================================
 
 Unlike LinuxKit's ``iso-bios`` (the root file system on the CD, ``root=/dev/sr0``), the root
@@ -97,7 +99,8 @@ def _efi_iso(
         (IsoFile(_EFI_IMAGE, image),),
         volume_id=volume_id(name),
         epoch=media.epoch,
-        efi=EfiBoot(_EFI_IMAGE),
+        # The FAT image is the ESP of a GPT too: the .iso boots written to a disk as well.
+        efi=EfiBoot(_EFI_IMAGE, partition=True),
         format=format,
     )
 

@@ -301,3 +301,37 @@ def test_isoinfo_reads_the_rock_ridge_root_of_kernel_iso(written: Written) -> No
     assert "/boot/kernel" not in paths
     assert "/dev/console" not in paths  # xorriso cannot make device nodes
     assert "Volume id: DEMO" in _run("isoinfo", "-d", "-i", image)
+
+
+# -- the EFI ISOs are USB-hybrid ----------------------------------------------------------------
+
+
+@pytest.mark.parametrize("fmt", ["iso-efi", "iso-efi-initrd"])
+def test_the_efi_iso_is_a_gpt_disk_with_its_el_torito_image_as_the_esp(
+    fmt: str, written: Written
+) -> None:
+    _require("sgdisk")
+    iso = written.first[fmt][0]
+    table = _run("sgdisk", "--print", iso)
+    assert re.search(r"\n\s+\d+\s+\d+\s+\d+\s+\S+ \S+\s+EF00 ", table), table
+    assert "No problems found" in _run("sgdisk", "--verify", iso)
+
+
+@pytest.mark.parametrize("fmt", ["iso-efi", "iso-efi-initrd"])
+def test_the_efi_iso_written_to_a_disk_boots_under_ovmf_from_its_gpt(
+    fmt: str, written: Written
+) -> None:
+    """The same bytes as a hard disk (.img: a raw IDE disk), not as a CD-ROM. OVMF also
+    finds El Torito on a disk (much firmware does not), so the El Torito boot record is
+    wiped from this copy: it boots through the GPT's EFI system partition or not at all."""
+    data = bytearray(written.first[fmt][0].read_bytes())
+    record = slice(17 * 2048, 18 * 2048)  # the ISO's boot record volume descriptor
+    assert data[record][:7] == b"\0CD001\x01", bytes(data[record][:8])
+    assert b"EL TORITO SPECIFICATION" in data[record]
+    data[record] = bytes(2048)
+    written.scratch.mkdir(exist_ok=True)
+    disk = written.scratch / f"{fmt}-written-to-a-disk.img"
+    disk.write_bytes(bytes(data))
+    console = boot_firmware(disk, efi=True, scratch=written.scratch)
+    for marker in MARKERS:
+        assert marker in console, f"{fmt} as a disk: no {marker!r}\n{console[-3000:]}"

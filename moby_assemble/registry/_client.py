@@ -335,6 +335,16 @@ class RegistryClient:
                         response.read()
                     finally:
                         response.close()
+            except httpx.TooManyRedirects:
+                # A redirect loop is the registry's (or its CDN's) fault, not the network's:
+                # retrying would loop again. Name where it started, never the URLs it went
+                # through (their queries may carry signed tokens).
+                raise RegistryError(
+                    f"{action} {reference} on registry {registry}: too many redirects "
+                    f"(more than {self._http.max_redirects})",
+                    registry=registry,
+                    reference=reference,
+                ) from None
             except httpx.TransportError as exc:
                 if not absolute and self._may_fall_back(host, scheme, exc):
                     _LOG.info("registry %s: HTTPS failed (%s), trying plain HTTP", host, exc)

@@ -238,11 +238,6 @@ REGISTRY = Table(
             (Fault.redirect_loop(path=LAYER),),
             error=RegistryError,
             message=("{layer}",),
-            bug=(
-                "httpx.TooManyRedirects escapes RegistryClient._send (only "
-                "httpx.TransportError is caught), so the user gets a raw httpx exception, "
-                "not a RegistryError"
-            ),
         ),
         _fault_case(
             "slow-registry",

@@ -1,10 +1,20 @@
-"""``run qemu``: boot a built system under QEMU with the console attached, like
+"""``run qemu``: boot a built output under QEMU with the console attached, like
 ``linuxkit run qemu``.
 
-The system is the ``kernel+initrd`` output of ``build`` named by its path prefix
-(``out/system`` → ``out/system-kernel``, ``out/system-initrd.img``, ``out/system-cmdline``),
-or a system pushed with the ``push`` format, named by its reference (its boot files are
-pulled, verified, into a temporary directory).
+The argument is a built output or a pushed system:
+
+- the path prefix of a ``kernel+initrd`` output (``out/system`` → ``out/system-kernel``,
+  ``out/system-initrd.img``, ``out/system-cmdline``), or of a ``kernel+squashfs``,
+  ``kernel+erofs`` or ``kernel+iso`` output (the root image becomes ``/dev/vda``);
+- an ISO (``iso-bios``, ``iso-efi``, ``iso-efi-initrd``), booted as a CD-ROM;
+- a disk image (``raw-bios``, ``raw-efi``, ``qcow2-*``, ``vhd``, ``dynamic-vhd``, ``vmdk``),
+  booted as the first disk, its format read from its first bytes (``--format`` overrides);
+- the reference of a system pushed with the ``push`` format (its boot files are pulled,
+  verified, into a temporary directory).
+
+Images of the EFI formats boot with OVMF (Debian's ``ovmf``), the rest with SeaBIOS;
+``--uefi``/``--no-uefi`` decide instead. What is accepted, and the QEMU arguments, are
+built in :mod:`._qemu_args`.
 
 KVM is used when ``/dev/kvm`` is usable and the guest has the host's architecture; TCG
 (emulation) otherwise. The serial console is QEMU's standard input and output
@@ -14,6 +24,7 @@ Example::
 
     moby-assemble run qemu out/system
     moby-assemble run qemu --mem 2048 --disk data.img,size=1G --publish 8080:80 out/system
+    moby-assemble run qemu out/system-efi.qcow2
     moby-assemble run qemu 127.0.0.1:5000/systems/web:1
 """
 
@@ -35,6 +46,19 @@ from .._platform import Platform
 from ..outputs import pull_system
 from ..registry import ImageReference
 from ._options import state_of
+from ._qemu_args import (
+    DISK_FORMATS,
+    Disk,
+    Firmware,
+    ImageBoot,
+    KernelBoot,
+    QemuMachine,
+    choose_accel,
+    cpu_has_virtualization,
+    find_boot,
+    find_firmware,
+    qemu_argv,
+)
 from ._state import CliState
 
 __all__ = [
@@ -46,112 +70,9 @@ __all__ = [
     "run",
 ]
 
-#: QEMU binary and machine arguments per guest architecture.
-_QEMU = {
-    "amd64": ("qemu-system-x86_64", ()),
-    "arm64": ("qemu-system-aarch64", ("-machine", "virt", "-cpu", "max")),
-}
+_QEMU_PACKAGE = {"amd64": "qemu-system-x86", "arm64": "qemu-system-arm"}
 _KVM_GET_API_VERSION = 0xAE00  # _IO(KVMIO, 0x00)
 _HOST_KVM_ARCH = {"x86_64": "amd64", "amd64": "amd64", "aarch64": "arm64", "arm64": "arm64"}
-
-
-@attrs.frozen
-class Disk:
-    """A disk attached as a virtio block device.
-
-    Attributes:
-        path: the image file.
-        size: create the file with this size (``512M``, ``1G``) if it does not exist.
-        format: ``raw`` or ``qcow2``.
-    """
-
-    path: Path
-    size: str | None = None
-    format: str = "raw"
-
-    @classmethod
-    def parse(cls, text: str) -> Disk:
-        """``PATH[,size=SIZE][,format=raw|qcow2]``.
-
-        Raises:
-            ConfigError: an unknown key or format.
-        """
-        path, *options = text.split(",")
-        fields: dict[str, str] = {}
-        for option in options:
-            key, sep, value = option.partition("=")
-            if not sep or key not in ("size", "format") or not value:
-                raise ConfigError(
-                    f"--disk {text!r}: expected PATH[,size=SIZE][,format=raw|qcow2]", path="--disk"
-                )
-            fields[key] = value
-        fmt = fields.get("format", "raw")
-        if fmt not in ("raw", "qcow2"):
-            raise ConfigError(f"--disk {text!r}: format must be raw or qcow2", path="--disk")
-        if not path:
-            raise ConfigError(f"--disk {text!r}: no file name", path="--disk")
-        return cls(Path(path), fields.get("size"), fmt)
-
-
-@attrs.frozen
-class QemuMachine:
-    """What to boot and with what hardware.
-
-    Attributes:
-        kernel, initrd: the boot files.
-        cmdline: the kernel command line.
-        arch: the guest architecture (``amd64`` or ``arm64``).
-        accel: ``kvm`` or ``tcg``.
-        memory: MiB of RAM.
-        cpus: virtual CPUs.
-        disks: virtio disks.
-        networking: ``user`` (QEMU's NAT, with ``publish`` forwards) or ``none``.
-        publish: ``(protocol, host port, guest port)`` forwards.
-    """
-
-    kernel: Path
-    initrd: Path
-    cmdline: str
-    arch: str = "amd64"
-    accel: str = "tcg"
-    memory: int = 1024
-    cpus: int = 1
-    disks: tuple[Disk, ...] = ()
-    networking: str = "user"
-    publish: tuple[tuple[str, int, int], ...] = ()
-
-
-def cpu_has_virtualization(cpuinfo: str, machine: str) -> bool:
-    """Whether ``/proc/cpuinfo`` text shows hardware virtualization (x86: ``vmx`` or ``svm``).
-
-    On CPUs without them ``/dev/kvm`` may still open, yet a KVM guest hangs; so both are
-    required. Non-x86 hosts have no such flag and count as capable.
-
-    Example::
-
-        >>> cpu_has_virtualization("flags\t: fpu vmx sse", "x86_64")
-        True
-    """
-    if machine not in ("x86_64", "amd64", "i686", "i386"):
-        return True
-    for line in cpuinfo.splitlines():
-        key, sep, value = line.partition(":")
-        if sep and key.strip() == "flags" and {"vmx", "svm"} & set(value.split()):
-            return True
-    return False
-
-
-def choose_accel(requested: str, kvm: bool) -> str:
-    """``kvm`` or ``tcg`` for ``--accel requested`` given whether KVM is usable.
-
-    Example::
-
-        >>> choose_accel("auto", False)
-        'tcg'
-    """
-    if requested == "auto":
-        return "kvm" if kvm else "tcg"
-    return requested
 
 
 def kvm_usable(arch: str) -> bool:
@@ -178,39 +99,6 @@ def kvm_usable(arch: str) -> bool:
         return False
     finally:
         os.close(fd)
-
-
-def qemu_argv(machine: QemuMachine) -> list[str]:
-    """The QEMU command line for ``machine`` (binary name first, not resolved on PATH).
-
-    Example::
-
-        >>> m = QemuMachine(Path("k"), Path("i"), "console=ttyS0", networking="none")
-        >>> qemu_argv(m)[:6]
-        ['qemu-system-x86_64', '-accel', 'tcg', '-m', '1024', '-smp']
-    """
-    if machine.arch not in _QEMU:
-        raise ConfigError(
-            f"run qemu boots {', '.join(sorted(_QEMU))} guests, not {machine.arch}", path="--arch"
-        )
-    binary, machine_args = _QEMU[machine.arch]
-    argv = [binary, "-accel", machine.accel, "-m", str(machine.memory), "-smp", str(machine.cpus)]
-    if machine.accel == "kvm" and machine.arch == "arm64":
-        argv += ["-machine", "virt", "-cpu", "host"]
-    else:
-        argv += list(machine_args)
-    argv += ["-nodefaults", "-display", "none", "-serial", "mon:stdio", "-no-reboot"]
-    argv += ["-kernel", str(machine.kernel), "-initrd", str(machine.initrd)]
-    argv += ["-append", machine.cmdline]
-    for i, disk in enumerate(machine.disks):
-        argv += ["-drive", f"file={disk.path},format={disk.format},if=virtio,index={i}"]
-    if machine.networking == "user":
-        forwards = "".join(
-            f",hostfwd={proto}::{host}-:{guest}" for proto, host, guest in machine.publish
-        )
-        argv += ["-netdev", f"user,id=net0{forwards}", "-device", "virtio-net-pci,netdev=net0"]
-    argv += ["-device", "virtio-rng-pci"]
-    return argv
 
 
 def _parse_publish(text: str) -> tuple[str, int, int]:
@@ -290,8 +178,33 @@ def run() -> None:
     metavar="HOSTPORT:GUESTPORT[/tcp|udp]",
     help="Forward a host port to the guest (user networking; repeatable).",
 )
-@click.option("--append", "append", default="", help="Add to the kernel command line.")
+@click.option(
+    "--append",
+    "append",
+    default="",
+    help="Add to the kernel command line (kernel outputs and pushed systems).",
+)
 @click.option("--arch", default=None, help="Guest architecture (default: this machine's).")
+@click.option(
+    "--uefi/--no-uefi",
+    "uefi",
+    default=None,
+    help="Boot with UEFI firmware (OVMF) or without (SeaBIOS). Default: UEFI for the EFI "
+    "formats' images (by name, El Torito entries or EFI system partition).",
+)
+@click.option(
+    "--format",
+    "image_format",
+    type=click.Choice(["iso", *DISK_FORMATS]),
+    default=None,
+    help="The image's format, instead of reading it from its first bytes (vhd = vpc).",
+)
+@click.option(
+    "--initrd",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    default=None,
+    help="Boot a kernel output with this initrd (e.g. one loading the root image's modules).",
+)
 @click.option(
     "--timeout",
     type=click.FloatRange(min=0, min_open=True),
@@ -311,21 +224,43 @@ def run_qemu(
     publish: tuple[str, ...],
     append: str,
     arch: str | None,
+    uefi: bool | None,
+    image_format: str | None,
+    initrd: Path | None,
     timeout: float | None,
     dry_run: bool,
 ) -> None:
-    """Boot a kernel+initrd output (its path prefix, e.g. out/system) or a pushed system
-    (its reference) under QEMU, the serial console on this terminal (Ctrl-A X quits)."""
+    """Boot a built output under QEMU, the serial console on this terminal (Ctrl-A X quits).
+
+    TARGET is an ISO or disk image file (raw, qcow2, VHD, VMDK), the path prefix of a
+    kernel+initrd, kernel+squashfs, kernel+erofs or kernel+iso output (e.g. out/system), or
+    the reference of a pushed system.
+    """
     state = state_of(ctx)
     guest = Platform.parse(arch).architecture if arch else Platform.host().architecture
     with tempfile.TemporaryDirectory(prefix="moby-assemble-run-") as scratch:
-        kernel, initrd, cmdline = _locate(state, target, Path(scratch))
+        boot = _locate(state, target, Path(scratch), image_format, initrd)
         if append:
-            cmdline = f"{cmdline} {append}".strip()
+            if not isinstance(boot, KernelBoot):
+                raise ConfigError(
+                    f"{target} boots through its own boot loader, whose command line is in "
+                    "the image: --append applies to kernel outputs",
+                    path="--append",
+                )
+            boot = attrs.evolve(boot, cmdline=f"{boot.cmdline} {append}".strip())
+        if uefi is None:
+            uefi = isinstance(boot, ImageBoot) and bool(boot.efi)
+        firmware = None
+        if uefi:
+            firmware_code, template = find_firmware(guest)
+            variables = None
+            if template is not None:
+                variables = Path(scratch, template.name)
+                if not dry_run:
+                    shutil.copyfile(template, variables)
+            firmware = Firmware(firmware_code, variables)
         machine = QemuMachine(
-            kernel=kernel,
-            initrd=initrd,
-            cmdline=cmdline,
+            boot=boot,
             arch=guest,
             accel=choose_accel(accel, accel == "auto" and kvm_usable(guest)),
             memory=memory,
@@ -333,6 +268,7 @@ def run_qemu(
             disks=tuple(Disk.parse(d) for d in disks),
             networking=networking,
             publish=tuple(_parse_publish(p) for p in publish),
+            firmware=firmware,
         )
         argv = qemu_argv(machine)
         if dry_run:
@@ -340,34 +276,50 @@ def run_qemu(
             return
         binary = shutil.which(argv[0])
         if binary is None:
-            raise MobyAssembleError(f"{argv[0]} is not installed (it boots {guest} systems)")
+            package = _QEMU_PACKAGE.get(guest, "qemu-system")
+            raise MobyAssembleError(
+                f"{argv[0]} is not installed (it boots {guest} systems): apt-get install {package}"
+            )
         for disk in machine.disks:
             _create_disk(disk)
-        state.info(f"booting {kernel.name} with {machine.accel}; Ctrl-A X quits")
+        what = boot.kernel.name if isinstance(boot, KernelBoot) else boot.image.name
+        firmware_name = "UEFI" if firmware else "BIOS"
+        if isinstance(boot, KernelBoot) and not firmware:
+            firmware_name = "direct kernel boot"
+        state.info(f"booting {what} ({firmware_name}) with {machine.accel}; Ctrl-A X quits")
         code = _run(binary, argv[1:], timeout)
     ctx.exit(code)
 
 
-def _locate(state: CliState, target: str, scratch: Path) -> tuple[Path, Path, str]:
-    kernel = Path(f"{target}-kernel")
-    if kernel.is_file():
-        initrd = Path(f"{target}-initrd.img")
-        cmdline_file = Path(f"{target}-cmdline")
-        for path in (initrd, cmdline_file):
-            if not path.is_file():
-                raise ConfigError("no such file (not a kernel+initrd output?)", file=str(path))
-        return kernel, initrd, cmdline_file.read_text().strip()
+def _host_like(component: str) -> bool:
+    return "." in component or ":" in component or component == "localhost"
+
+
+def _locate(
+    state: CliState, target: str, scratch: Path, image_format: str | None, initrd: Path | None
+) -> KernelBoot | ImageBoot:
+    boot = find_boot(target, format=image_format, initrd=initrd)
+    if boot is not None:
+        return boot
+    missing = ConfigError(
+        f"no such file: {target} nor {target}-kernel (expected an ISO or disk image, the "
+        "prefix of a kernel+initrd, kernel+squashfs, kernel+erofs or kernel+iso output, or "
+        "the reference of a pushed system)",
+        file=target,
+    )
+    # A path in an existing local directory is a typo, not a Docker Hub repository.
+    parent = Path(target).parent
+    if parent != Path(".") and parent.is_dir() and not _host_like(target.split("/")[0]):
+        raise missing
     try:
         ref = ImageReference.parse(target)
     except MobyAssembleError:
-        raise ConfigError(
-            f"no such file: {kernel} (give the prefix of a kernel+initrd output, or the "
-            "reference of a pushed system)",
-            file=str(kernel),
-        ) from None
+        raise missing from None
     with state.client() as client:
         files = pull_system(client, ref, scratch)
-    return files.kernel, files.initrd, files.cmdline.read_text().strip()
+    return KernelBoot(
+        files.kernel, initrd or files.initrd, files.cmdline.read_text().strip(), kind="push"
+    )
 
 
 def _run(binary: str, args: Sequence[str], timeout: float | None) -> int:

@@ -236,16 +236,27 @@ class Manifest:
         return tuple(d for d in self.manifests if d.media_type in MediaType.INDEXES)
 
     def platforms(self) -> tuple[Platform, ...]:
-        """The image platforms this index offers directly, attestations left out, in order."""
+        """The image platforms this index offers directly, in order (attestations, nested
+        indexes and entries of unknown media types left out)."""
         seen: list[Platform] = []
-        for desc in self.manifests:
-            if desc.platform is None or is_attestation(desc):
-                continue
-            if desc.media_type in MediaType.INDEXES:
-                continue
+        for desc in self._image_entries():
+            assert desc.platform is not None
             if desc.platform not in seen:
                 seen.append(desc.platform)
         return tuple(seen)
+
+    def _image_entries(self) -> list[Descriptor]:
+        # The entries that may be chosen for a platform: image manifests of a type we know,
+        # with a platform, that are not attestations. The image-spec says an unknown media
+        # type MUST be ignored, so an entry is never taken for what its bytes look like;
+        # nested indexes are left out too (nobody nests them per platform).
+        return [
+            d
+            for d in self.manifests
+            if d.platform is not None
+            and d.media_type in MediaType.MANIFESTS
+            and not is_attestation(d)
+        ]
 
     def select_platform(
         self, platform: Platform, *, fallback: bool = False, reference: str | None = None
@@ -254,7 +265,8 @@ class Manifest:
 
         Matching is strict (``linux/arm64/v8`` is ``linux/arm64``, but ``linux/arm/v7``
         is not ``linux/arm/v6``) unless ``fallback`` is true, then containerd's
-        preference order applies. Attestation entries are never chosen. When several
+        preference order applies. Attestation entries, nested indexes and entries whose
+        media type is not an image manifest type we know are never chosen. When several
         entries match, the first one wins.
 
         Raises:
@@ -265,13 +277,7 @@ class Manifest:
             raise UnsupportedError(
                 f"{where} is an image manifest, not an index", reference=reference
             )
-        entries = [
-            d
-            for d in self.manifests
-            if d.platform is not None
-            and not is_attestation(d)
-            and d.media_type not in MediaType.INDEXES
-        ]
+        entries = self._image_entries()
         candidates = platform.compatible() if fallback else (platform,)
         for wanted in candidates:
             for desc in entries:

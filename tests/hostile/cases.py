@@ -432,11 +432,6 @@ DOCUMENTS = Table(
             "media type MUST be ignored, so the entry is never chosen.",
             PlatformError,
             params={"entry_media_type": "application/vnd.example.unknown+json"},
-            bug=(
-                "the Puller selects an index entry whose mediaType it does not know and "
-                "uses the document behind it as the image (image-index.md: an encountered "
-                "mediaType that is unknown MUST be ignored)"
-            ),
         ),
         Case(
             "unknown-layer-media-type",

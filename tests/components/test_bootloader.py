@@ -85,10 +85,10 @@ def _recipe(name: str) -> Recipe:
 
 
 def _debs(directory: Path) -> Path:
-    """The three packages from apt's cache (installed on every machine that runs these)."""
+    """The four packages from apt's cache (installed on every machine that runs these)."""
     directory.mkdir(parents=True, exist_ok=True)
     cache = Path("/var/cache/apt/archives")
-    for package in ("isolinux", "syslinux-common", "systemd-boot-efi"):
+    for package in ("isolinux", "syslinux", "syslinux-common", "systemd-boot-efi"):
         found = sorted(cache.glob(f"{package}_*.deb"))
         if not found:
             pytest.skip(f"{package}'s .deb is not in apt's cache (apt-get install {package})")

@@ -76,12 +76,6 @@ def require_loader_files() -> None:
         pytest.skip(f"boot loader files missing: apt-get install {packages}")
 
 
-def require_syslinux_installer() -> None:
-    """Skip unless Debian's ``syslinux`` installer (the BIOS disk formats run it) is here."""
-    if shutil.which("syslinux") is None:
-        pytest.skip("the syslinux installer is not installed (apt-get install syslinux)")
-
-
 def loader_items() -> list[Item]:
     """The boot loader files at their Debian paths, as the bootloader components hold them."""
     require_loader_files()

@@ -20,7 +20,7 @@ from moby_assemble.outputs import (
     write_formats,
 )
 
-from .bootformats_support import CMDLINE, loader_items, require_syslinux_installer, small_system
+from .bootformats_support import CMDLINE, loader_items, small_system
 from .conftest import FakeBundle, busybox_items, write_tar
 
 BOOT_FORMATS = (
@@ -123,15 +123,6 @@ def test_a_command_line_with_a_line_break_is_an_error(system: FakeBundle, tmp_pa
             get_format(name).write(broken, tmp_path / "out", "demo")
 
 
-def test_a_missing_syslinux_installer_names_the_debian_package(
-    system: FakeBundle, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setenv("PATH", str(tmp_path / "empty"))
-    with pytest.raises(OutputError, match=r"syslinux is needed.*apt-get install syslinux"):
-        get_format("raw-bios").write(system, tmp_path / "out", "demo")
-    assert _listing(tmp_path / "out") == []
-
-
 @pytest.mark.parametrize(
     ("name", "option", "value"),
     [
@@ -148,7 +139,6 @@ def test_an_unknown_image_compression_is_an_error_before_anything_is_written(
 
 
 def test_write_formats_hands_each_format_its_options(system: FakeBundle, tmp_path: Path) -> None:
-    require_syslinux_installer()
     written = write_formats(
         system,
         tmp_path / "out",

@@ -30,7 +30,6 @@ from .bootformats_support import (
     MARKERS,
     boot_firmware,
     boot_rootfs_image,
-    require_syslinux_installer,
     shim_initrd,
     small_system,
 )
@@ -83,7 +82,6 @@ def _write_all(bundle: FakeBundle, directory: Path) -> dict[str, tuple[Path, ...
 
 @pytest.fixture(scope="module")
 def written(tmp_path_factory: pytest.TempPathFactory, debian_kernel: Path) -> Written:  # noqa: F811
-    require_syslinux_installer()
     base = tmp_path_factory.mktemp("boot-formats")
     bundle = small_system(base / "system", debian_kernel)
     first = _write_all(bundle, base / "first")

@@ -307,14 +307,24 @@ class _Flattener:
 
     def _ancestor_kill(self, directory: str) -> int:
         """Latest position at which ``directory`` or an ancestor lost its lower contents."""
-        memo = self.anc_memo.get(directory)
-        if memo is not None:
-            return memo
-        own = self._max_event(directory, _SUBTREE_KILLS)
-        if directory != ".":
-            own = max(own, self._ancestor_kill(parent_of(directory)))
-        self.anc_memo[directory] = own
-        return own
+        memo = self.anc_memo
+        known = memo.get(directory)
+        if known is not None:
+            return known
+        # Up to the nearest memoised ancestor (or the root) in a loop, then back down:
+        # recursion per level would hit the interpreter's limit ~1,000 directories deep.
+        chain = [directory]
+        while directory != ".":
+            directory = parent_of(directory)
+            known = memo.get(directory)
+            if known is not None:
+                break
+            chain.append(directory)
+        latest = known or 0
+        for name in reversed(chain):
+            latest = max(latest, self._max_event(name, _SUBTREE_KILLS))
+            memo[name] = latest
+        return latest
 
     def _killed_between(self, path: str, low: int, high: int) -> bool:
         """Whether the version of ``path`` written at position ``low`` was replaced or
@@ -476,33 +486,40 @@ class _Flattener:
 
     def _ensure_dir(self, directory: str, child: str, label: str) -> Iterator[TarEntry]:
         """Make sure ``directory`` is in the output as a directory before ``child``."""
-        if directory == ".":
-            return
-        node = self.tree.get(directory)
-        if node is not None and _emitted(node):
-            kind = _kind(node)
-            if kind is _DIR:
-                return
-            if kind is EntryType.SYMLINK:
+        # A loop, not recursion per missing parent: a file a thousand implicit directories
+        # deep must not hit the interpreter's recursion limit. The common case (the parent
+        # is already out) stops at the first lookup.
+        missing: list[str] = []
+        tree = self.tree
+        while directory != ".":
+            node = tree.get(directory)
+            if node is not None and _emitted(node):
+                kind = _kind(node)
+                if kind is _DIR:
+                    break
+                if kind is EntryType.SYMLINK:
+                    raise LayerError(
+                        f"layer {label}: {child!r} would be written through the symlink "
+                        f"{directory!r} (extracting it could escape the image root)",
+                        layer=label,
+                        member=child,
+                    )
                 raise LayerError(
-                    f"layer {label}: {child!r} would be written through the symlink "
-                    f"{directory!r} (extracting it could escape the image root)",
+                    f"layer {label}: {child!r} is inside {directory!r}, which is not a directory",
                     layer=label,
                     member=child,
                 )
-            raise LayerError(
-                f"layer {label}: {child!r} is inside {directory!r}, which is not a directory",
-                layer=label,
-                member=child,
-            )
-        yield from self._ensure_dir(parent_of(directory), child, label)
-        top = self.final_dirs.get(directory)
-        if top is not None:
-            self.tree[directory] = top[0] << _K_SHIFT | _EMITTED_DIR
-            yield top[1]
-        else:
-            self.tree[directory] = _SYNTHETIC << _K_SHIFT | _EMITTED_DIR
-            yield _synthetic_dir(directory)
+            missing.append(directory)
+            directory = parent_of(directory)
+        # Outermost first, so every directory comes before its children.
+        for name in reversed(missing):
+            top = self.final_dirs.get(name)
+            if top is not None:
+                tree[name] = top[0] << _K_SHIFT | _EMITTED_DIR
+                yield top[1]
+            else:
+                tree[name] = _SYNTHETIC << _K_SHIFT | _EMITTED_DIR
+                yield _synthetic_dir(name)
 
     def _link_target(self, entry: TarEntry, seq: int, label: str) -> _Node:
         target = entry.linkname

@@ -352,11 +352,6 @@ LAYERS = Table(
             "Succeeds: the missing parents are synthesised, outermost first.",
             layers=from_layers(Layer().file(f"{_DEEP}/f", b"bottom"), Layer().file("top", b"t")),
             check=lambda entries: _check_deep(entries),
-            bug=(
-                "_Flattener._ensure_dir recurses once per missing parent directory, so a "
-                "file about 1,000 implicit directories deep raises RecursionError instead "
-                "of being flattened (or refused with a LayerError)"
-            ),
         ),
         _layer_case(
             "diff-id-mismatch",
@@ -516,7 +511,6 @@ NESTING = Table(
             "`ConfigError` saying the document is nested too deeply.",
             ConfigError,
             params={"entry": "yaml"},
-            bug=_NEST_BUG,
         ),
         Case(
             "yaml-block-nesting",

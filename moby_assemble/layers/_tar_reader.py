@@ -240,6 +240,9 @@ def _iterate(src: _Source) -> Iterator[TarEntry]:
     local_pax: dict[str, bytes] | None = None
     long_name: bytes | None = None
     long_link: bytes | None = None
+    # Set by a PAX header with GNU.sparse.* records: the member it describes is refused
+    # once its header (and so its name) is read. The value is GNU.sparse.name, if any.
+    sparse: bytes | None = None
     payload: _Payload | None = None
     pad = 0
     last = "the first member"
@@ -320,9 +323,11 @@ def _iterate(src: _Source) -> Iterator[TarEntry]:
                 long_link = data.split(b"\0", 1)[0]
             else:
                 records = _parse_pax(data, src, what)
-                for key in records:
-                    if key.startswith("GNU.sparse."):
-                        raise src.error(f"the member after {last!r} is a sparse file", last)
+                for key, value in records.items():
+                    # (An empty value only deletes a record: it marks nothing sparse.)
+                    if value and key.startswith("GNU.sparse."):
+                        sparse = records.get("GNU.sparse.name", b"")
+                        break
                 if f_type == b"g":
                     global_pax.update(records)
                     global_pax = {k: v for k, v in global_pax.items() if v}
@@ -331,10 +336,6 @@ def _iterate(src: _Source) -> Iterator[TarEntry]:
                 else:
                     local_pax.update(records)
             continue
-        etype = types.get(f_type)
-        if etype is None:
-            kind = _UNSUPPORTED.get(f_type, f"an unsupported member type {f_type!r}")
-            raise src.error(f"the member after {last!r} is {kind}", last)
         ustar = f_magic[:5] == b"ustar"
         if long_name is not None:
             raw_name = long_name
@@ -344,6 +345,11 @@ def _iterate(src: _Source) -> Iterator[TarEntry]:
         else:
             raw_name = f_name.split(b"\0", 1)[0]
         name = raw_name.decode("utf-8", "surrogateescape")
+        etype = types.get(f_type)
+        if etype is None:
+            # Named by its own header (a GNU sparse member's name is there like any other).
+            kind = _UNSUPPORTED.get(f_type, f"an unsupported member type {f_type!r}")
+            raise src.error(f"the member {name!r} is {kind}", name)
         if f_type == b"\0" and name.endswith("/"):
             etype = dir_type  # v7 archives mark directories with a trailing slash only
         if long_link is not None:
@@ -400,6 +406,12 @@ def _iterate(src: _Source) -> Iterator[TarEntry]:
             if rest:
                 rest.sort()
                 extra = tuple(rest)
+            if sparse is not None:
+                # PAX 1.0 keeps the real name in GNU.sparse.name (the header's is made up);
+                # 0.x in the usual path record.
+                if sparse:
+                    name = sparse.decode("utf-8", "surrogateescape")
+                raise src.error(f"the member {name!r} is a sparse file", name)
         name = normalise_name(name, layer=layer)
         if etype is link_type:
             linkname = normalise_name(linkname, layer=layer, what="hard link target")

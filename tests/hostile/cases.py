@@ -262,10 +262,6 @@ LAYERS = Table(
             message="sparse",
             member="var/sparse",
             max_seconds=5.0,
-            bug=(
-                "the LayerError for a sparse member names the member *before* it ('the first "
-                "member'), not the sparse member itself, although its name is in the header"
-            ),
         ),
         _layer_case(
             "sparse-pax-100g",
@@ -518,7 +514,6 @@ NESTING = Table(
             "`ConfigError` saying the document is nested too deeply.",
             ConfigError,
             params={"entry": "yaml-block"},
-            bug=_NEST_BUG,
         ),
         Case(
             "toml-nesting",
@@ -526,7 +521,6 @@ NESTING = Table(
             "`ConfigError` naming the problem.",
             ConfigError,
             params={"entry": "toml"},
-            bug=_NEST_BUG,
         ),
         Case(
             "label-nesting",

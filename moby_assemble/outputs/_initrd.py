@@ -19,9 +19,10 @@ which entries are written and which form link groups; the second writes. Memory 
 with the number of names, never with file sizes: link-group data waits in a spooled
 temporary file.
 
-Compression is deterministic: gzip with no name and mtime 0, zstd at a fixed level and
-single-threaded. The microcode cpio, if any, is prepended uncompressed (the kernel's early
-loader only looks there).
+Compression is deterministic and uses every core: gzip (no name, mtime 0) in fixed 1 MiB
+blocks joined into one member, as ``pigz`` does, and zstd with its worker threads; neither
+output depends on the number of cores. The microcode cpio, if any, is prepended
+uncompressed (the kernel's early loader only looks there).
 
 Example::
 
@@ -31,7 +32,6 @@ Example::
 
 from __future__ import annotations
 
-import gzip
 import shutil
 import tempfile
 from collections.abc import Iterator
@@ -42,6 +42,7 @@ from typing import IO, BinaryIO, Literal
 import zstandard
 
 from .._errors import OutputError
+from .._pgzip import ParallelGzipWriter
 from ..layers import EntryType, TarEntry, read_tar
 from ._cpio import CpioWriter
 
@@ -236,24 +237,23 @@ def initrd_compressor(
 
     Args:
         out: where the compressed bytes go.
-        compression: ``"gzip"`` (no file name, mtime 0), ``"zstd"`` (single-threaded, no
-            content size), or ``"none"``.
+        compression: ``"gzip"`` (no file name, mtime 0; compressed in 1 MiB blocks on
+            every core, the bytes independent of how many), ``"zstd"`` (zstd's workers on
+            every core, likewise; no content size), or ``"none"``.
         level: compression level (default 6 for gzip, 9 for zstd).
 
     Raises:
         OutputError: an unknown compression.
     """
     if compression == "gzip":
-        with gzip.GzipFile(
-            filename="",
-            mode="wb",
-            fileobj=out,
-            compresslevel=_GZIP_LEVEL if level is None else level,
-            mtime=0,
-        ) as gz:
+        # One member, compressed on every core; the bytes do not depend on how many.
+        with ParallelGzipWriter(out, level=_GZIP_LEVEL if level is None else level) as gz:
             yield gz  # type: ignore[misc]
     elif compression == "zstd":
-        cctx = zstandard.ZstdCompressor(level=_ZSTD_LEVEL if level is None else level, threads=0)
+        # zstd's workers: the output is the same for any number of them (>= 1), though not
+        # the same as its single-threaded mode's, so the bytes do not depend on the machine.
+        zstd_level = _ZSTD_LEVEL if level is None else level
+        cctx = zstandard.ZstdCompressor(level=zstd_level, threads=-1)
         with cctx.stream_writer(out, closefd=False) as zw:
             yield zw
     else:

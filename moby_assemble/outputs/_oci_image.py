@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import abc
 import datetime
-import gzip
 import hashlib
 import json
 import os
@@ -40,6 +39,7 @@ import attrs
 
 from .._errors import OutputError
 from .._oci import Descriptor, MediaType
+from .._pgzip import ParallelGzipWriter
 from ..layers import EntryType, TarEntry, TarWriter
 from ._atomic import AtomicOutput
 from ._format import BundleView
@@ -129,7 +129,7 @@ def write_system_image(
     level = _GZIP_LEVEL if compression_level is None else compression_level
     with (
         open(bundle.rootfs_tar, "rb") as src,
-        gzip.GzipFile(filename="", mode="wb", fileobj=hashing, compresslevel=level, mtime=0) as gz,
+        ParallelGzipWriter(hashing, level=level) as gz,  # type: ignore[arg-type]
     ):
         while chunk := src.read(_CHUNK):
             diff.update(chunk)

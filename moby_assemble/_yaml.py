@@ -231,18 +231,30 @@ def load_yaml(text: str | bytes, *, file: str | None = None) -> tuple[Any, dict[
             raise ConfigError(f"not UTF-8: {e.reason} at byte {e.start}", file=file) from None
     if len(text) > MAX_DOCUMENT_BYTES:
         raise ConfigError(f"document larger than {MAX_DOCUMENT_BYTES} bytes", file=file)
-    loader = _Loader(text)
+    loader: _Loader | None = None
     try:
+        # Inside the try: PyYAML's Reader rejects characters YAML does not allow (controls,
+        # U+FFFE ...) while the loader is being built.
+        loader = _Loader(text)
         node = loader.get_single_node()
     except yaml.MarkedYAMLError as e:
         mark = e.problem_mark or e.context_mark
         line = mark.line + 1 if mark is not None else None
         problem = " ".join(p for p in (e.context, e.problem) if p) or "invalid YAML"
         raise ConfigError(f"invalid YAML: {problem}", file=file, line=line) from None
+    except yaml.reader.ReaderError as e:
+        # (``character`` is the code point; ``position`` counts characters.)
+        line = text.count("\n", 0, e.position) + 1
+        raise ConfigError(
+            f"invalid YAML: the character U+{int(e.character):04X} is not allowed in YAML",
+            file=file,
+            line=line,
+        ) from None
     except yaml.YAMLError as e:
         raise ConfigError(f"invalid YAML: {e}", file=file) from None
     finally:
-        loader.dispose()
+        if loader is not None:
+            loader.dispose()
     if node is None:
         raise ConfigError("empty document", file=file, line=1)
     builder = _Builder(file)

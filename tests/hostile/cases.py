@@ -528,7 +528,6 @@ NESTING = Table(
             "`ConfigError` naming the image.",
             ConfigError,
             params={"entry": "label"},
-            bug=_NEST_BUG,
         ),
         Case(
             "manifest-nesting",
@@ -536,7 +535,6 @@ NESTING = Table(
             "`UnsupportedError` naming the image.",
             UnsupportedError,
             params={"entry": "manifest"},
-            bug=_NEST_BUG,
         ),
         Case(
             "config-nesting",
@@ -544,7 +542,6 @@ NESTING = Table(
             "`UnsupportedError` naming the image and its config.",
             UnsupportedError,
             params={"entry": "config"},
-            bug=_NEST_BUG,
         ),
         Case(
             "store-index-nesting",
@@ -706,12 +703,6 @@ YAML = Table(
             "`ConfigError` naming the file: YAML does not allow the character.",
             "services: [a\x1f]\n",
             None,
-            bug=(
-                "load_yaml builds the PyYAML loader outside its try block, and PyYAML's "
-                "Reader rejects non-printable characters (U+0000-U+0008, U+000B, U+000C, "
-                "U+000E-U+001F, U+007F, U+0080-U+009F but U+0085, U+FFFE, U+FFFF) in its "
-                "constructor: yaml.reader.ReaderError escapes instead of a ConfigError"
-            ),
         ),
         _yaml_case(
             "binary-garbage",

@@ -17,6 +17,7 @@ from typing import Any, assert_type
 
 import moby_assemble as ma
 from moby_assemble.assemble import (
+    MAX_LAYER_SIZE,
     AssemblyEvent,
     BundleContainer,
     ProgressSink,
@@ -128,6 +129,14 @@ def offline_assembly(system: ma.System, cache: Path) -> ma.Bundle:
         return asm.assemble(system, platform="linux/amd64")
 
 
+def bounded_assembly(system: ma.System, cache: Path) -> list[Path]:
+    """A tighter decompression-bomb bound; litter of killed builds removed explicitly."""
+    with ma.Assembler(cache, max_layer_size=MAX_LAYER_SIZE // 64) as asm:
+        removed: list[Path] = asm.remove_stale()
+        asm.assemble(system)
+    return removed
+
+
 class CmdlineFormat:
     """A third-party output format, written against the OutputFormat protocol."""
 
@@ -192,6 +201,10 @@ def flatten(blobs: list[tuple[Path, str]], out: Path) -> int:
             count += 1
     entries: Iterator[TarEntry] = read_tar(io.BytesIO(bytes(1024)))
     del entries
+    with open(out, "ab") as f, TarWriter(f) as writer:
+        note = TarEntry("note", size=2).with_data(io.BytesIO(b"hi"), layer="typed")
+        writer.add(note.with_pax((("comment", "typed"),)))
+        writer.splice(bytes(512))
     return count
 
 

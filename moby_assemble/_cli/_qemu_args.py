@@ -25,7 +25,8 @@ a disk image file                  as the boot disk: raw (MBR or GPT), qcow2 (``
 
 UEFI (OVMF) is chosen for images whose name has ``-efi`` (LinuxKit's names for the EFI
 formats), ISOs whose El Torito catalog has only UEFI entries, and raw or fixed-VHD disks
-with an EFI system partition; ``uefi=True``/``False`` overrides.
+with an EFI system partition (``run qemu --uefi``/``--no-uefi`` override; arm64 images
+always boot with UEFI, on virtio since Arm's ``virt`` machine has no IDE).
 
 Example::
 
@@ -455,7 +456,7 @@ def find_firmware(arch: str) -> tuple[Path, Path | None]:
 # -- the command line ------------------------------------------------------------------------
 
 
-def _boot_args(boot: KernelBoot | ImageBoot) -> list[str]:
+def _boot_args(boot: KernelBoot | ImageBoot, arch: str) -> list[str]:
     if isinstance(boot, KernelBoot):
         argv = ["-kernel", str(boot.kernel)]
         if boot.initrd is not None:
@@ -464,6 +465,14 @@ def _boot_args(boot: KernelBoot | ImageBoot) -> list[str]:
         if boot.root_image is not None:
             argv += ["-drive", f"file={boot.root_image},format=raw,if=virtio,readonly=on,index=0"]
         return argv
+    if arch != "amd64":
+        # Arm's virt machine has no IDE: the CD on virtio-scsi, the disk on virtio.
+        if boot.cdrom:
+            return [
+                "-drive", f"file={boot.image},format=raw,if=none,id=cd0,media=cdrom,readonly=on",
+                "-device", "virtio-scsi-pci", "-device", "scsi-cd,drive=cd0,bootindex=0",
+            ]  # fmt: skip
+        return ["-drive", f"file={boot.image},format={boot.format},if=virtio,index=0"]
     if boot.cdrom:
         return ["-cdrom", str(boot.image), "-boot", "order=d"]
     # The boot disk on IDE, as the firmware tests boot it: every firmware and loader knows
@@ -505,8 +514,12 @@ def qemu_argv(machine: QemuMachine) -> list[str]:
     argv += ["-nodefaults", "-display", "none", "-serial", "mon:stdio", "-no-reboot"]
     if machine.firmware is not None:
         argv += _firmware_args(machine.firmware)
-    argv += _boot_args(machine.boot)
-    first = 1 if isinstance(machine.boot, KernelBoot) and machine.boot.root_image else 0
+    argv += _boot_args(machine.boot, machine.arch)
+    boot = machine.boot
+    if isinstance(boot, KernelBoot):
+        first = 0 if boot.root_image is None else 1  # after the root image, /dev/vda
+    else:
+        first = 1 if machine.arch != "amd64" and not boot.cdrom else 0
     for i, disk in enumerate(machine.disks, start=first):
         argv += ["-drive", f"file={disk.path},format={disk.format},if=virtio,index={i}"]
     if machine.networking == "user":

@@ -249,7 +249,8 @@ def run_qemu(
                 )
             boot = attrs.evolve(boot, cmdline=f"{boot.cmdline} {append}".strip())
         if uefi is None:
-            uefi = isinstance(boot, ImageBoot) and bool(boot.efi)
+            # Arm's virt machine boots images only through UEFI firmware.
+            uefi = isinstance(boot, ImageBoot) and (bool(boot.efi) or guest != "amd64")
         firmware = None
         if uefi:
             firmware_code, template = find_firmware(guest)

@@ -344,3 +344,19 @@ def test_the_cli_boots_an_image_to_its_init_with_the_console_attached(
     for marker in MARKERS:
         assert marker in result.stdout, tail
     assert f"({firmware})" in result.stderr, tail
+
+
+def test_an_arm64_image_boots_from_virtio_with_uefi_by_default(
+    outputs: Outputs, invoke: Invoke
+) -> None:
+    image = outputs.image("raw-bios")  # the bytes do not matter to the command line
+    argv = _argv(invoke, "--arch", "arm64", "--no-uefi", "--disk", "extra.img", image)
+    assert argv[0] == "qemu-system-aarch64"
+    assert f"file={image},format=raw,if=virtio,index=0" in argv
+    assert "file=extra.img,format=raw,if=virtio,index=1" in argv
+    iso = _argv(invoke, "--arch", "arm64", "--no-uefi", outputs.image("iso-bios"))
+    assert "-cdrom" not in iso
+    assert "scsi-cd,drive=cd0,bootindex=0" in iso
+    if not Path("/usr/share/AAVMF/AAVMF_CODE.fd").exists():
+        result = invoke("run", "qemu", "--dry-run", "--arch", "arm64", image, code=1)
+        assert "apt-get install qemu-efi-aarch64" in result.stderr

@@ -56,6 +56,7 @@ import attrs
 
 from ._errors import ConfigError, ImageReferenceError, LockError, LockMismatchError, PlatformError
 from ._oci import validate_digest
+from ._parse import loads_json
 from ._platform import Platform
 
 if TYPE_CHECKING:
@@ -389,7 +390,7 @@ class Lock:
             LockError: not JSON, an unknown version, or a missing or malformed field.
         """
         try:
-            doc = json.loads(text)
+            doc = loads_json(text)
         except (ValueError, UnicodeDecodeError) as e:
             raise LockError(f"{file or 'lock'}: not valid JSON ({e})", file=file) from None
         name = file or "lock"

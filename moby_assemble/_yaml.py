@@ -252,14 +252,28 @@ def load_yaml(text: str | bytes, *, file: str | None = None) -> tuple[Any, dict[
         ) from None
     except yaml.YAMLError as e:
         raise ConfigError(f"invalid YAML: {e}", file=file) from None
+    except RecursionError:
+        # PyYAML composes nodes recursively, once per nesting level.
+        raise _too_deep(file) from None
     finally:
         if loader is not None:
             loader.dispose()
     if node is None:
         raise ConfigError("empty document", file=file, line=1)
     builder = _Builder(file)
-    data = builder.build(node, "")
+    try:
+        data = builder.build(node, "")
+    except RecursionError:
+        raise _too_deep(file) from None
     return data, builder.lines
+
+
+def _too_deep(file: str | None) -> ConfigError:
+    return ConfigError(
+        "the document is nested too deeply for the parser (arrays or objects inside each "
+        "other hundreds of levels deep)",
+        file=file,
+    )
 
 
 def line_of(lines: Mapping[str, int], path: str) -> int | None:
@@ -524,6 +538,9 @@ def system_from_toml(
             match = re.search(r"line (\d+)", str(e))
             line = int(match.group(1)) if match else None
             raise ConfigError(f"invalid TOML: {e}", file=file, line=line) from None
+        except RecursionError:
+            # tomllib parses arrays and inline tables recursively, once per level.
+            raise _too_deep(file) from None
         try:
             system = system_from_dict(data, platform=platform, base_dir=base_dir)
         except ConfigError as e:

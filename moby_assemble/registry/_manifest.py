@@ -15,13 +15,13 @@ Example::
 
 from __future__ import annotations
 
-import json as _json
 from typing import Any
 
 import attrs
 
 from .._errors import IntegrityError, PlatformError, UnsupportedError
 from .._oci import Descriptor, MediaType, digest_bytes, validate_digest
+from .._parse import loads_json
 from .._platform import Platform
 
 __all__ = ["ATTESTATION_TYPE_ANNOTATION", "Manifest", "is_attestation"]
@@ -138,7 +138,7 @@ class Manifest:
                 subject=reference,
             )
         try:
-            body = _json.loads(data)
+            body = loads_json(data)
         except (ValueError, UnicodeDecodeError) as e:
             raise UnsupportedError(
                 f"{reference}: manifest is not valid JSON ({e})", reference=reference

@@ -25,7 +25,6 @@ Example::
 from __future__ import annotations
 
 import functools
-import json
 import logging
 import threading
 from collections.abc import Iterable, Mapping, Sequence
@@ -38,6 +37,7 @@ import attrs
 
 from .._errors import OfflineError, PlatformError, StoreError, UnsupportedError
 from .._oci import Descriptor, MediaType
+from .._parse import loads_json
 from .._platform import Platform
 from ..store._reference import LayoutReference, copy_layout_blob, read_layout_document
 from ._client import DEFAULT_MAX_MANIFEST_SIZE, RegistryClient
@@ -494,7 +494,7 @@ class Puller:
         self._wait([self._ensure_blob(ref, desc, platform)])
         data = self._store.read_blob(desc.digest, max_size=MAX_CONFIG_SIZE)
         try:
-            config = json.loads(data)
+            config = loads_json(data)
         except (ValueError, UnicodeDecodeError) as e:
             raise UnsupportedError(
                 f"{ref}: image config {desc.digest} is not valid JSON ({e})", reference=str(ref)

@@ -15,11 +15,11 @@ Example::
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from .._errors import UnsupportedError
 from .._oci import Descriptor, MediaType
+from .._parse import loads_json
 
 __all__ = ["is_document", "referenced_descriptors", "sniff_media_type"]
 
@@ -31,7 +31,7 @@ def is_document(media_type: str) -> bool:
 
 def _parse(data: bytes, what: str) -> dict[str, Any]:
     try:
-        doc = json.loads(data)
+        doc = loads_json(data)
     except (ValueError, UnicodeDecodeError) as e:
         raise UnsupportedError(f"{what}: not valid JSON ({e})", reference=what) from None
     if not isinstance(doc, dict):

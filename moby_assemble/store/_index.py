@@ -22,6 +22,7 @@ import attrs
 
 from .._errors import ImageReferenceError, StoreError
 from .._oci import Descriptor, MediaType
+from .._parse import loads_json
 
 __all__ = [
     "CONTAINERD_NAME_ANNOTATION",
@@ -93,7 +94,7 @@ def layout_bytes() -> bytes:
 def parse_layout_file(data: bytes, where: str) -> None:
     """Check the content of an ``oci-layout`` file (StoreError naming ``where``)."""
     try:
-        doc = json.loads(data)
+        doc = loads_json(data)
     except (ValueError, UnicodeDecodeError):
         raise StoreError(f"{where}: not valid JSON", path=where) from None
     version = doc.get("imageLayoutVersion") if isinstance(doc, dict) else None
@@ -116,7 +117,7 @@ def parse_index(data: bytes, where: str) -> dict[str, Any]:
         StoreError: naming ``where`` (and the entry) when anything is malformed.
     """
     try:
-        doc = json.loads(data)
+        doc = loads_json(data)
     except (ValueError, UnicodeDecodeError) as e:
         raise StoreError(f"{where}: not valid JSON ({e})", path=where) from None
     if not isinstance(doc, dict):

@@ -486,11 +486,6 @@ DOCUMENTS = Table(
 
 # -- deeply nested documents ------------------------------------------------------------------
 
-_NEST_BUG = (
-    "the parser (json, PyYAML's composer, tomllib) recurses per nesting level and the "
-    "RecursionError escapes instead of the documented error"
-)
-
 NESTING = Table(
     title="Deeply nested documents",
     anchor="nesting",
@@ -550,7 +545,6 @@ NESTING = Table(
             "as a problem.",
             StoreError,
             params={"entry": "store"},
-            bug=_NEST_BUG,
         ),
         Case(
             "lock-nesting",
@@ -558,7 +552,6 @@ NESTING = Table(
             "`LockError` naming the file.",
             LockError,
             params={"entry": "lock"},
-            bug=_NEST_BUG,
         ),
     ),
 )

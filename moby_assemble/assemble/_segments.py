@@ -208,8 +208,9 @@ class SegmentIndex:
                 fd, tmp = tempfile.mkstemp(dir=self._dir, prefix=f".{path.name}.", suffix=".tmp")
                 lock_fd(fd)
                 try:
-                    with os.fdopen(fd, "w") as f:
-                        json.dump(doc, f, separators=(",", ":"))
+                    # dumps, not dump: dump streams through the pure-Python encoder.
+                    with os.fdopen(fd, "wb") as f:
+                        f.write(json.dumps(doc, separators=(",", ":")).encode())
                     os.replace(tmp, path)
                 except BaseException:
                     Path(tmp).unlink(missing_ok=True)

@@ -38,6 +38,8 @@ import tempfile
 from pathlib import Path
 from typing import Any, ClassVar
 
+import attrs
+
 from .._errors import OutputError
 from ..disk import EROFS_COMPRESSIONS, SQUASHFS_COMPRESSIONS, write_erofs, write_squashfs
 from ._atomic import AtomicOutput
@@ -52,6 +54,19 @@ __all__ = ["KernelErofsFormat", "KernelIsoFormat", "KernelSquashfsFormat"]
 _CHUNK = 1 << 20
 
 
+@attrs.frozen
+class _ImageJob:
+    """What a format's ``make_image`` gets: the unique tar, the image path and its context."""
+
+    tar: Path
+    image: Path
+    scratch: Path
+    epoch: int
+    seed: bytes
+    name: str
+    options: dict[str, Any]
+
+
 class _KernelRootfs:
     name: ClassVar[str]
     description: ClassVar[str]
@@ -59,6 +74,8 @@ class _KernelRootfs:
     streamable = False
     options: frozenset[str] = frozenset()
     image: ClassVar[str]
+    # (option key, default, allowed values) of the format's one compression option
+    compression: ClassVar[tuple[str, str, tuple[str, ...]] | None] = None
 
     def write(
         self,
@@ -81,46 +98,47 @@ class _KernelRootfs:
             unique = Path(scratch, "rootfs.tar")
             with open(unique, "wb") as f:
                 write_unique_tar(bundle.rootfs_tar, f, format=self.name)
-            image = out.path(self.image.format(name=name))
             digest = hashlib.sha256(b"moby_assemble rootfs\0" + name.encode() + b"\0")
             with open(unique, "rb") as f:
                 while chunk := f.read(_CHUNK):
                     digest.update(chunk)
             self.make_image(
-                unique,
-                image,
-                Path(scratch),
-                epoch=bundle.source_date_epoch,
-                seed=digest.digest(),
-                name=name,
-                options=options,
+                _ImageJob(
+                    tar=unique,
+                    image=out.path(self.image.format(name=name)),
+                    scratch=Path(scratch),
+                    epoch=bundle.source_date_epoch,
+                    seed=digest.digest(),
+                    name=name,
+                    options=options,
+                )
             )
         return out.paths
 
     def check(self, options: dict[str, Any]) -> None:
         """Raise OutputError for an option value this format cannot use."""
+        self.chosen_compression(options)
 
-    def make_image(
-        self,
-        tar: Path,
-        image: Path,
-        scratch: Path,
-        *,
-        epoch: int,
-        seed: bytes,
-        name: str,
-        options: dict[str, Any],
-    ) -> None:
+    def chosen_compression(self, options: dict[str, Any]) -> str:
+        """The compression option's value (its default if not given), checked.
+
+        Example::
+
+            KernelSquashfsFormat().chosen_compression({})  # "gzip"
+        """
+        if self.compression is None:
+            return ""
+        key, default, allowed = self.compression
+        value = options.get(key, default)
+        if value not in allowed:
+            raise OutputError(
+                f"{self.name}: {key} {value!r} is not one of {', '.join(allowed)}",
+                format=self.name,
+            )
+        return str(value)
+
+    def make_image(self, job: _ImageJob) -> None:
         raise NotImplementedError
-
-
-def _choice(
-    options: dict[str, Any], key: str, default: str, allowed: tuple[str, ...], fmt: str
-) -> str:
-    value = options.get(key, default)
-    if value not in allowed:
-        raise OutputError(f"{fmt}: {key} {value!r} is not one of {', '.join(allowed)}", format=fmt)
-    return str(value)
 
 
 class KernelSquashfsFormat(_KernelRootfs):
@@ -135,29 +153,14 @@ class KernelSquashfsFormat(_KernelRootfs):
     files = ("{name}-kernel", "{name}-cmdline", "{name}-squashfs.img")
     options = frozenset({"squashfs_compression"})
     image = "{name}-squashfs.img"
+    compression = ("squashfs_compression", "gzip", SQUASHFS_COMPRESSIONS)
 
-    def check(self, options: dict[str, Any]) -> None:
-        _choice(options, "squashfs_compression", "gzip", SQUASHFS_COMPRESSIONS, self.name)
-
-    def make_image(
-        self,
-        tar: Path,
-        image: Path,
-        scratch: Path,
-        *,
-        epoch: int,
-        seed: bytes,
-        name: str,
-        options: dict[str, Any],
-    ) -> None:
-        compression = _choice(
-            options, "squashfs_compression", "gzip", SQUASHFS_COMPRESSIONS, self.name
-        )
+    def make_image(self, job: _ImageJob) -> None:
         write_squashfs(
-            tar,
-            image,
-            compression=compression,  # type: ignore[arg-type]
-            epoch=epoch,
+            job.tar,
+            job.image,
+            compression=self.chosen_compression(job.options),  # type: ignore[arg-type]
+            epoch=job.epoch,
             format=self.name,
         )
 
@@ -174,28 +177,15 @@ class KernelErofsFormat(_KernelRootfs):
     files = ("{name}-kernel", "{name}-cmdline", "{name}-erofs.img")
     options = frozenset({"erofs_compression"})
     image = "{name}-erofs.img"
+    compression = ("erofs_compression", "none", EROFS_COMPRESSIONS)
 
-    def check(self, options: dict[str, Any]) -> None:
-        _choice(options, "erofs_compression", "none", EROFS_COMPRESSIONS, self.name)
-
-    def make_image(
-        self,
-        tar: Path,
-        image: Path,
-        scratch: Path,
-        *,
-        epoch: int,
-        seed: bytes,
-        name: str,
-        options: dict[str, Any],
-    ) -> None:
-        compression = _choice(options, "erofs_compression", "none", EROFS_COMPRESSIONS, self.name)
+    def make_image(self, job: _ImageJob) -> None:
         write_erofs(
-            tar,
-            image,
-            seed=seed,
-            epoch=epoch,
-            compression=compression,  # type: ignore[arg-type]
+            job.tar,
+            job.image,
+            seed=job.seed,
+            epoch=job.epoch,
+            compression=self.chosen_compression(job.options),  # type: ignore[arg-type]
             format=self.name,
         )
 
@@ -208,24 +198,14 @@ class KernelIsoFormat(_KernelRootfs):
     files = ("{name}-kernel", "{name}-cmdline", "{name}.iso")
     image = "{name}.iso"
 
-    def make_image(
-        self,
-        tar: Path,
-        image: Path,
-        scratch: Path,
-        *,
-        epoch: int,
-        seed: bytes,
-        name: str,
-        options: dict[str, Any],
-    ) -> None:
-        work = scratch / "iso"
+    def make_image(self, job: _ImageJob) -> None:
+        work = job.scratch / "iso"
         work.mkdir()
         write_rootfs_iso(
-            tar,
-            image,
-            volume_id=volume_id(name),
-            epoch=epoch,
+            job.tar,
+            job.image,
+            volume_id=volume_id(job.name),
+            epoch=job.epoch,
             workdir=work,
             format=self.name,
         )

@@ -40,6 +40,7 @@ from typing import Any
 import attrs
 
 from .._errors import IntegrityError
+from .._parse import loads_json
 from .._stale import lock_fd
 from .._version import __version__
 
@@ -113,7 +114,7 @@ class SegmentIndex:
         """The section with ``key``, if an earlier bundle that holds it still exists."""
         path = self._path(key)
         try:
-            doc = json.loads(path.read_bytes())
+            doc = loads_json(path.read_bytes())
             rootfs = self._bundles / doc["bundle"] / "rootfs.tar"
             if rootfs.stat().st_size < doc["offset"] + doc["length"]:
                 return None

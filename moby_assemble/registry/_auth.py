@@ -23,7 +23,6 @@ from __future__ import annotations
 import base64
 import datetime
 import ipaddress
-import json
 import logging
 import threading
 import time
@@ -33,6 +32,7 @@ import attrs
 import httpx
 
 from .._errors import AuthenticationError
+from .._parse import loads_json
 from ._challenge import Challenge, parse_challenges
 from ._credentials import CredentialProvider, Credentials, DockerConfig, StaticCredentials
 
@@ -419,7 +419,7 @@ class RegistryAuth(httpx.Auth):
                 status_code=response.status_code,
             )
         try:
-            body = json.loads(response.content)
+            body = loads_json(response.content)
         except ValueError:
             body = None
         value = body.get("token") or body.get("access_token") if isinstance(body, dict) else None

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import json
 import logging
 import os
 import shutil
@@ -26,6 +25,7 @@ from typing import Any, Protocol, runtime_checkable
 import attrs
 
 from .._errors import AuthenticationError, ConfigError
+from .._parse import loads_json
 from ._reference import DOCKER_HUB
 
 __all__ = [
@@ -221,7 +221,7 @@ class DockerConfig:
         if not text.strip():
             return None
         try:
-            config = json.loads(text)
+            config = loads_json(text)
         except ValueError as e:
             # The message names the position only: the text may hold secrets.
             raise ConfigError(
@@ -305,7 +305,7 @@ class DockerConfig:
                 registry=registry,
             )
         try:
-            data = json.loads(done.stdout)
+            data = loads_json(done.stdout)
         except ValueError:
             data = None
         if not isinstance(data, dict):

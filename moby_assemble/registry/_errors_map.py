@@ -13,8 +13,6 @@ Example::
 
 from __future__ import annotations
 
-import json
-
 from .._errors import (
     AuthenticationError,
     NotFoundError,
@@ -23,6 +21,7 @@ from .._errors import (
     RegistryError,
     UnsupportedError,
 )
+from .._parse import loads_json
 
 __all__ = ["error_for_status", "parse_error_body"]
 
@@ -37,7 +36,7 @@ _MAX_MESSAGE = 300
 def parse_error_body(body: bytes) -> tuple[tuple[str, str], ...]:
     """``(code, message)`` pairs from a spec error body; empty if it is not one."""
     try:
-        doc = json.loads(body[:MAX_ERROR_BODY])
+        doc = loads_json(body[:MAX_ERROR_BODY])
     except (ValueError, UnicodeDecodeError):
         return ()
     errors = doc.get("errors") if isinstance(doc, dict) else None

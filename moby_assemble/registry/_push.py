@@ -29,6 +29,7 @@ import attrs
 
 from .._errors import IntegrityError, RegistryError
 from .._oci import EMPTY_DESCRIPTOR, Descriptor, MediaType
+from .._parse import loads_json
 from ..store._graph import is_document, referenced_descriptors
 from ._blobs import ProgressFn
 from ._push_upload import upload_blob
@@ -273,7 +274,7 @@ def push_manifest(
 
 def _subject_digest(data: bytes) -> str | None:
     try:
-        doc = json.loads(data)
+        doc = loads_json(data)
     except (ValueError, UnicodeDecodeError):
         return None
     subject = doc.get("subject") if isinstance(doc, dict) else None

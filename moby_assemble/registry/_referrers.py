@@ -27,6 +27,7 @@ import httpx
 
 from .._errors import RegistryError, UnsupportedError
 from .._oci import Descriptor, MediaType, validate_digest
+from .._parse import loads_json
 from ._reference import ImageReference
 
 if TYPE_CHECKING:
@@ -147,7 +148,7 @@ def _from_api(
 
 def _json_object(data: bytes, where: str) -> dict[str, Any]:
     try:
-        doc = json.loads(data)
+        doc = loads_json(data)
     except (ValueError, UnicodeDecodeError):
         raise UnsupportedError(f"{where}: not valid JSON", reference=where) from None
     if not isinstance(doc, dict):
@@ -196,7 +197,7 @@ def _fetch_fallback(
             reference=f"{ref.name}:{tag}",
         )
     try:
-        doc = json.loads(response.content)
+        doc = loads_json(response.content)
     except (ValueError, UnicodeDecodeError):
         doc = None
     if (

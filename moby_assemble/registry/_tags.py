@@ -12,13 +12,13 @@ Example::
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
 import httpx
 
 from .._errors import RegistryError, UnsupportedError
+from .._parse import loads_json
 from ._reference import ImageReference
 
 if TYPE_CHECKING:
@@ -79,7 +79,7 @@ def list_tags(
 def _page_tags(data: bytes, ref: ImageReference) -> list[str]:
     where = f"tags of {ref.name} from registry {ref.registry}"
     try:
-        doc = json.loads(data)
+        doc = loads_json(data)
     except (ValueError, UnicodeDecodeError):
         raise UnsupportedError(f"{where}: not valid JSON", reference=ref.name) from None
     tags = doc.get("tags") if isinstance(doc, dict) else None

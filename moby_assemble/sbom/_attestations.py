@@ -22,7 +22,6 @@ Example::
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
@@ -31,6 +30,7 @@ import attrs
 
 from .._errors import IntegrityError, OfflineError, UnsupportedError
 from .._oci import Descriptor
+from .._parse import loads_json
 from ..registry import DEFAULT_MAX_MANIFEST_SIZE, Manifest, is_attestation
 
 if TYPE_CHECKING:
@@ -153,7 +153,7 @@ def _statement_document(
     data: bytes, layer: Descriptor, subject: str, where: str
 ) -> Mapping[str, Any]:
     try:
-        statement = json.loads(data)
+        statement = loads_json(data)
     except (ValueError, UnicodeDecodeError) as e:
         raise UnsupportedError(f"{where}: not valid JSON ({e})", reference=where) from None
     if not isinstance(statement, dict):

@@ -20,7 +20,6 @@ Example::
 
 from __future__ import annotations
 
-import json
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
 from typing import TYPE_CHECKING, TypeVar
@@ -28,6 +27,7 @@ from urllib.parse import quote
 
 import attrs
 
+from .._parse import loads_json
 from .._platform import Platform
 from .._version import __version__
 from ..registry import DEFAULT_MAX_MANIFEST_SIZE
@@ -126,7 +126,7 @@ class ImageSbomInput:
         """
         reference = str(image.reference) if reference is None else reference
         data = store.read_blob(image.manifest.digest, max_size=DEFAULT_MAX_MANIFEST_SIZE)
-        manifest = json.loads(data)
+        manifest = loads_json(data)
         annotations = manifest.get("annotations") if isinstance(manifest, dict) else None
         return cls(
             reference=reference,

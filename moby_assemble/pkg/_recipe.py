@@ -445,6 +445,8 @@ def parse_recipe(
             data = tomllib.loads(data)
         except tomllib.TOMLDecodeError as e:
             raise ConfigError(f"not valid TOML: {e}", file=file) from None
+        except RecursionError:  # tomllib recurses once per nested array or inline table
+            raise ConfigError("not valid TOML: nested too deeply", file=file) from None
     folder = Path(directory).resolve() if directory is not None else None
     top = TableReader(data, "", file)
     name = top.string("name", required=True) or ""

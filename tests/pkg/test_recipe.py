@@ -217,3 +217,9 @@ def test_catalog_labels_pass_linuxkit_schema_and_our_label_reader(
     entry = {"name": folder, "image": f"example.org/{folder}:1", **json.loads(recipe.label)}
     jsonschema.Draft4Validator(schema).validate({"services": [entry]})
     assert parse_label(recipe.label, image=folder) == recipe.config
+
+
+def test_a_deeply_nested_recipe_is_a_config_error_naming_the_file() -> None:
+    text = "name = " + "[" * 5000 + "]" * 5000 + "\n"
+    with pytest.raises(ConfigError, match=r"recipe.toml: not valid TOML: nested too deeply"):
+        parse_recipe(text, file="recipe.toml")

@@ -22,16 +22,15 @@ Example::
 
 from __future__ import annotations
 
-import os
 import shutil
 import tempfile
 from pathlib import Path
-from typing import Any, BinaryIO, cast
+from typing import BinaryIO, cast
 
 from .._errors import OutputError
 from ..layers import EntryType, TarEntry, TarWriter, read_tar
-from ._atomic import AtomicOutput
 from ._format import BundleContainerView, BundleView
+from ._one_file import OneFileFormat
 
 __all__ = ["OciBundlesFormat", "bundle_path"]
 
@@ -51,23 +50,25 @@ def _prefixes(name: str) -> list[str]:
     return ["/".join(parts[: i + 1]) for i in range(len(parts))]
 
 
-class OciBundlesFormat:
+class OciBundlesFormat(OneFileFormat):
     """``oci-bundles``: ``<name>-bundles.tar``, a runtime bundle per container."""
 
     name = "oci-bundles"
     description = "one OCI runtime bundle (config.json + rootfs/) per container, as a tar"
     files = ("{name}-bundles.tar",)
     streamable = False
-    options: frozenset[str] = frozenset()
 
-    def write(
-        self,
-        bundle: BundleView,
-        directory: str | os.PathLike[str],
-        name: str,
-        **_other_formats_options: Any,
-    ) -> tuple[Path, ...]:
-        # rootfs location in the root tar -> the bundle directories that take it
+    def check(self, bundle: BundleView) -> None:
+        self._targets(bundle)
+
+    def write_stream(self, bundle: BundleView, out: BinaryIO) -> None:
+        targets = self._targets(bundle)
+        with TarWriter(out) as writer:
+            self._headers(bundle, writer, bundle.source_date_epoch)
+            self._rootfs(bundle.rootfs_tar, targets, writer)
+
+    def _targets(self, bundle: BundleView) -> dict[str, list[str]]:
+        """Each rootfs location in the root tar -> the bundle directories that take it."""
         targets: dict[str, list[str]] = {}
         for container in bundle.containers:
             path = bundle_path(container)
@@ -79,15 +80,7 @@ class OciBundlesFormat:
                     path=container.directory,
                 )
             targets.setdefault(container.rootfs.strip("/"), []).append(path)
-        mtime = bundle.source_date_epoch
-        with (
-            AtomicOutput(directory, format=self.name) as out,
-            out.open(f"{name}-bundles.tar") as f,
-            TarWriter(f) as writer,
-        ):
-            self._headers(bundle, writer, mtime)
-            self._rootfs(bundle.rootfs_tar, targets, writer)
-        return out.paths
+        return targets
 
     @staticmethod
     def _headers(bundle: BundleView, writer: TarWriter, mtime: int) -> None:

@@ -22,14 +22,13 @@ Example::
 
 from __future__ import annotations
 
-import os
 import shutil
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import BinaryIO
 
 from ..layers import TarEntry, TarWriter, read_tar
-from ._atomic import AtomicOutput
 from ._format import BundleView
+from ._one_file import OneFileFormat
 
 __all__ = ["DOCKERFILE", "DockerFormat", "TarFormat", "copy_tar_entries"]
 
@@ -45,50 +44,24 @@ def copy_tar_entries(root_tar: Path, writer: TarWriter) -> None:
             writer.add(entry)
 
 
-class TarFormat:
+class TarFormat(OneFileFormat):
     """``tar``: ``<name>.tar``, the root filesystem tar exactly as assembled."""
 
     name = "tar"
     description = "the root filesystem as one PAX tar (boot/ included)"
     files = ("{name}.tar",)
-    streamable = True
-    options: frozenset[str] = frozenset()
 
-    def write(
-        self,
-        bundle: BundleView,
-        directory: str | os.PathLike[str],
-        name: str,
-        **_other_formats_options: Any,
-    ) -> tuple[Path, ...]:
-        with (
-            AtomicOutput(directory, format=self.name) as out,
-            open(bundle.rootfs_tar, "rb") as src,
-            out.open(f"{name}.tar") as dst,
-        ):
-            shutil.copyfileobj(src, dst, _CHUNK)
-        return out.paths
+    def write_stream(self, bundle: BundleView, out: BinaryIO) -> None:
+        with open(bundle.rootfs_tar, "rb") as src:
+            shutil.copyfileobj(src, out, _CHUNK)
 
 
-class DockerFormat:
+class DockerFormat(OneFileFormat):
     """``docker``: ``<name>.docker``, the root tar plus LinuxKit's ``Dockerfile``."""
 
     name = "docker"
     description = "the root filesystem tar plus a Dockerfile, for `docker build -`"
     files = ("{name}.docker",)
-    streamable = True
-    options: frozenset[str] = frozenset()
-
-    def write(
-        self,
-        bundle: BundleView,
-        directory: str | os.PathLike[str],
-        name: str,
-        **_other_formats_options: Any,
-    ) -> tuple[Path, ...]:
-        with AtomicOutput(directory, format=self.name) as out, out.open(f"{name}.docker") as f:
-            self.write_stream(bundle, f)
-        return out.paths
 
     def write_stream(self, bundle: BundleView, out: BinaryIO) -> None:
         """Write the docker output to an open stream (a pipe, stdout)."""

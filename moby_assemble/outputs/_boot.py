@@ -24,8 +24,11 @@ import io
 import os
 import shutil
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, ClassVar
+
+import attrs
 
 from .._errors import OutputError
 from ..layers import TarEntry, TarWriter
@@ -60,60 +63,22 @@ def _cmdline(bundle: BundleView) -> bytes:
     return (bundle.cmdline or "").encode()
 
 
-class KernelInitrdFormat:
-    """``kernel+initrd``: ``<name>-kernel``, ``<name>-initrd.img``, ``<name>-cmdline``.
+@attrs.frozen
+class _BootJob:
+    """One write of a boot format: the kernel is open, ``initrd(f, ucode)`` writes the initrd."""
 
-    Options:
-        compression: ``"gzip"`` (default), ``"zstd"`` or ``"none"``.
-        compression_level: the compressor's level (default 6 for gzip, 9 for zstd).
-    """
-
-    name = "kernel+initrd"
-    description = "kernel, initrd (newc cpio, gzip or zstd, microcode prepended) and cmdline"
-    files = ("{name}-kernel", "{name}-initrd.img", "{name}-cmdline")
-    streamable = False
-    options = frozenset({"compression", "compression_level"})
-
-    def write(
-        self,
-        bundle: BundleView,
-        directory: str | os.PathLike[str],
-        name: str,
-        *,
-        compression: str = "gzip",
-        compression_level: int | None = None,
-        **_other_formats_options: Any,
-    ) -> tuple[Path, ...]:
-        check_compression(compression, self.name)
-        kernel, _ = open_kernel(bundle, self.name)
-        with kernel, AtomicOutput(directory, format=self.name) as out:
-            with out.open(f"{name}-kernel") as f:
-                shutil.copyfileobj(kernel, f, _CHUNK)
-            with out.open(f"{name}-initrd.img") as f:
-                write_initrd(
-                    bundle.rootfs_tar,
-                    f,
-                    compression=compression,
-                    level=compression_level,
-                    ucode=bundle.ucode,
-                    dir_mtime=bundle.source_date_epoch,
-                    format=self.name,
-                )
-            out.path(f"{name}-cmdline").write_bytes(_cmdline(bundle))
-        return out.paths
+    bundle: BundleView
+    out: AtomicOutput
+    name: str
+    kernel: BinaryIO
+    kernel_size: int
+    initrd: Callable[[BinaryIO, Path | None], None]
 
 
-class TarKernelInitrdFormat:
-    """``tar-kernel-initrd``: ``<name>-initrd.tar`` with ``kernel``, ``initrd.img``,
-    ``cmdline`` and (if configured) ``ucode.cpio``.
+class _InitrdFormat:
+    """What both boot formats share: the options, the kernel, the atomic output."""
 
-    Options:
-        compression, compression_level: of the initrd, as for ``kernel+initrd``.
-    """
-
-    name = "tar-kernel-initrd"
-    description = "one tar of kernel, initrd.img, cmdline (and ucode.cpio)"
-    files = ("{name}-initrd.tar",)
+    name: ClassVar[str]
     streamable = False
     options = frozenset({"compression", "compression_level"})
 
@@ -129,28 +94,74 @@ class TarKernelInitrdFormat:
     ) -> tuple[Path, ...]:
         check_compression(compression, self.name)
         kernel, kernel_size = open_kernel(bundle, self.name)
-        mtime = bundle.source_date_epoch
+
+        def initrd(out: BinaryIO, ucode: Path | None) -> None:
+            write_initrd(
+                bundle.rootfs_tar,
+                out,
+                compression=compression,
+                level=compression_level,
+                ucode=ucode,
+                dir_mtime=bundle.source_date_epoch,
+                format=self.name,
+            )
+
         with kernel, AtomicOutput(directory, format=self.name) as out:
-            target = out.path(f"{name}-initrd.tar")
-            # The tar header needs the initrd's size first: build it in an unnamed temp file.
-            with tempfile.TemporaryFile(dir=target.parent) as initrd:
-                write_initrd(
-                    bundle.rootfs_tar,
-                    initrd,
-                    compression=compression,
-                    level=compression_level,
-                    dir_mtime=mtime,
-                    format=self.name,
-                )
-                initrd_size = initrd.tell()
-                initrd.seek(0)
-                cmdline = _cmdline(bundle)
-                with open(target, "wb") as f, TarWriter(f) as tw:
-                    tw.add(TarEntry("kernel", size=kernel_size, mtime=mtime), kernel)
-                    tw.add(TarEntry("initrd.img", size=initrd_size, mtime=mtime), initrd)
-                    tw.add(TarEntry("cmdline", size=len(cmdline), mtime=mtime), cmdline)
-                    if bundle.ucode is not None:
-                        with open(bundle.ucode, "rb") as u:
-                            size = os.fstat(u.fileno()).st_size
-                            tw.add(TarEntry("ucode.cpio", size=size, mtime=mtime), u)
+            self.write_parts(_BootJob(bundle, out, name, kernel, kernel_size, initrd))
         return out.paths
+
+    def write_parts(self, job: _BootJob) -> None:
+        """Write the format's files into ``job.out``."""
+        raise NotImplementedError
+
+
+class KernelInitrdFormat(_InitrdFormat):
+    """``kernel+initrd``: ``<name>-kernel``, ``<name>-initrd.img``, ``<name>-cmdline``.
+
+    Options:
+        compression: ``"gzip"`` (default), ``"zstd"`` or ``"none"``.
+        compression_level: the compressor's level (default 6 for gzip, 9 for zstd).
+    """
+
+    name = "kernel+initrd"
+    description = "kernel, initrd (newc cpio, gzip or zstd, microcode prepended) and cmdline"
+    files = ("{name}-kernel", "{name}-initrd.img", "{name}-cmdline")
+
+    def write_parts(self, job: _BootJob) -> None:
+        with job.out.open(f"{job.name}-kernel") as f:
+            shutil.copyfileobj(job.kernel, f, _CHUNK)
+        with job.out.open(f"{job.name}-initrd.img") as f:
+            job.initrd(f, job.bundle.ucode)
+        job.out.path(f"{job.name}-cmdline").write_bytes(_cmdline(job.bundle))
+
+
+class TarKernelInitrdFormat(_InitrdFormat):
+    """``tar-kernel-initrd``: ``<name>-initrd.tar`` with ``kernel``, ``initrd.img``,
+    ``cmdline`` and (if configured) ``ucode.cpio``.
+
+    Options:
+        compression, compression_level: of the initrd, as for ``kernel+initrd``.
+    """
+
+    name = "tar-kernel-initrd"
+    description = "one tar of kernel, initrd.img, cmdline (and ucode.cpio)"
+    files = ("{name}-initrd.tar",)
+
+    def write_parts(self, job: _BootJob) -> None:
+        bundle = job.bundle
+        mtime = bundle.source_date_epoch
+        target = job.out.path(f"{job.name}-initrd.tar")
+        # The tar header needs the initrd's size first: build it in an unnamed temp file.
+        with tempfile.TemporaryFile(dir=target.parent) as initrd_file:
+            job.initrd(initrd_file, None)  # the microcode goes beside it, as ucode.cpio
+            initrd_size = initrd_file.tell()
+            initrd_file.seek(0)
+            cmdline = _cmdline(bundle)
+            with open(target, "wb") as f, TarWriter(f) as tw:
+                tw.add(TarEntry("kernel", size=job.kernel_size, mtime=mtime), job.kernel)
+                tw.add(TarEntry("initrd.img", size=initrd_size, mtime=mtime), initrd_file)
+                tw.add(TarEntry("cmdline", size=len(cmdline), mtime=mtime), cmdline)
+                if bundle.ucode is not None:
+                    with open(bundle.ucode, "rb") as u:
+                        size = os.fstat(u.fileno()).st_size
+                        tw.add(TarEntry("ucode.cpio", size=size, mtime=mtime), u)

@@ -50,9 +50,10 @@ import time
 import urllib.parse
 from collections.abc import Iterator, Mapping
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from types import TracebackType
+from typing import Self
 
 from ._proxy_rules import Fault, InjectedFault, Match, ProxiedRequest
+from ._service import Service
 
 __all__ = ["Fault", "FaultProxy", "InjectedFault", "Match", "ProxiedRequest"]
 
@@ -79,7 +80,7 @@ class _AbortError(Exception):
     """The handler gave up on this connection (it was reset or closed on purpose)."""
 
 
-class FaultProxy:
+class FaultProxy(Service):
     """A reverse proxy on 127.0.0.1 that forwards to ``upstream`` and misbehaves on command.
 
     Args:
@@ -139,7 +140,7 @@ class FaultProxy:
         """``http://127.0.0.1:PORT`` (``https`` with ``server_ssl``)."""
         return f"{'https' if self._server_ssl else 'http'}://{self.host}"
 
-    def start(self) -> FaultProxy:
+    def start(self) -> Self:
         """Start listening on 127.0.0.1 (random port) and serving in a daemon thread."""
         if self._server is not None:
             return self
@@ -175,17 +176,6 @@ class FaultProxy:
                 conn.shutdown(socket.SHUT_RDWR)
         if self._thread is not None:
             self._thread.join(5)
-
-    def __enter__(self) -> FaultProxy:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
 
     # -- rules and log -------------------------------------------------------------------
 

@@ -10,7 +10,6 @@ by users' tests::
 
 from __future__ import annotations
 
-import datetime
 import ipaddress
 import os
 import re
@@ -19,9 +18,12 @@ import subprocess
 import threading
 import time
 from pathlib import Path
-from types import TracebackType
+from typing import Self
 
 import attrs
+
+from ._certs import TestCA
+from ._service import Service
 
 __all__ = ["LocalRegistry", "RegistryTLS", "make_tls_files"]
 
@@ -40,59 +42,24 @@ class RegistryTLS:
 def make_tls_files(directory: Path) -> RegistryTLS:
     """Make a CA and a server certificate for ``127.0.0.1`` and ``localhost`` in ``directory``."""
     from cryptography import x509
-    from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.hazmat.primitives.asymmetric import ec
-    from cryptography.x509.oid import NameOID
+    from cryptography.hazmat.primitives import serialization
 
     directory.mkdir(parents=True, exist_ok=True)
-    now = datetime.datetime.now(datetime.UTC)
-    ca_key = ec.generate_private_key(ec.SECP256R1())
-    ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "moby_assemble test CA")])
-    ca_cert = (
-        x509.CertificateBuilder()
-        .subject_name(ca_name)
-        .issuer_name(ca_name)
-        .public_key(ca_key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(minutes=5))
-        .not_valid_after(now + datetime.timedelta(days=2))
-        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-        .add_extension(
-            x509.KeyUsage(
-                digital_signature=True,
-                content_commitment=False,
-                key_encipherment=False,
-                data_encipherment=False,
-                key_agreement=False,
-                key_cert_sign=True,
-                crl_sign=True,
-                encipher_only=False,
-                decipher_only=False,
+    ca = TestCA.new("moby_assemble test CA")
+    key, cert = ca.issue(
+        "127.0.0.1",
+        [
+            (
+                x509.SubjectAlternativeName(
+                    [x509.IPAddress(ipaddress.ip_address("127.0.0.1")), x509.DNSName("localhost")]
+                ),
+                False,
             ),
-            critical=True,
-        )
-        .sign(ca_key, hashes.SHA256())
-    )
-    key = ec.generate_private_key(ec.SECP256R1())
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")]))
-        .issuer_name(ca_name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(minutes=5))
-        .not_valid_after(now + datetime.timedelta(days=2))
-        .add_extension(
-            x509.SubjectAlternativeName(
-                [x509.IPAddress(ipaddress.ip_address("127.0.0.1")), x509.DNSName("localhost")]
-            ),
-            critical=False,
-        )
-        .add_extension(x509.ExtendedKeyUsage([x509.oid.ExtendedKeyUsageOID.SERVER_AUTH]), False)
-        .sign(ca_key, hashes.SHA256())
+            (x509.ExtendedKeyUsage([x509.oid.ExtendedKeyUsageOID.SERVER_AUTH]), False),
+        ],
     )
     tls = RegistryTLS(directory / "ca.crt", directory / "server.crt", directory / "server.key")
-    tls.ca_cert.write_bytes(ca_cert.public_bytes(serialization.Encoding.PEM))
+    tls.ca_cert.write_bytes(ca.cert.public_bytes(serialization.Encoding.PEM))
     tls.cert.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
     tls.key.write_bytes(
         key.private_bytes(
@@ -121,7 +88,7 @@ def _htpasswd_line(user: str, password: str) -> str:
     return f"{user}:{hashed}"
 
 
-class LocalRegistry:
+class LocalRegistry(Service):
     """A ``docker-registry`` process on 127.0.0.1, stopped when the context exits.
 
     Args:
@@ -167,7 +134,7 @@ class LocalRegistry:
         """Everything the registry printed so far."""
         return "".join(self._log)
 
-    def start(self) -> LocalRegistry:
+    def start(self) -> Self:
         exe = shutil.which(self._binary)
         if exe is None:
             raise RuntimeError(
@@ -245,20 +212,9 @@ class LocalRegistry:
                 self._proc.wait()
             self._proc = None
 
-    def restart(self) -> LocalRegistry:
+    def restart(self) -> Self:
         """Stop and start again on the same address, re-reading files the configuration
         names (e.g. a rotated token ``rootcertbundle``). Storage is kept."""
         self.stop()
         self._log.clear()
         return self.start()
-
-    def __enter__(self) -> LocalRegistry:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()

@@ -27,10 +27,12 @@ import urllib.parse
 from collections.abc import Mapping
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from types import TracebackType
-from typing import Any
+from typing import Any, Self
 
 import attrs
+
+from ._certs import TestCA
+from ._service import Service
 
 __all__ = ["TokenRequest", "TokenServer"]
 
@@ -69,51 +71,11 @@ class _Keys:
     """A CA (the registry's ``rootcertbundle``) and a signing key certified by it."""
 
     def __init__(self) -> None:
-        from cryptography import x509
-        from cryptography.hazmat.primitives import hashes, serialization
-        from cryptography.hazmat.primitives.asymmetric import ec
-        from cryptography.x509.oid import NameOID
+        from cryptography.hazmat.primitives import serialization
 
-        now = datetime.datetime.now(datetime.UTC)
-        ca_key = ec.generate_private_key(ec.SECP256R1())
-        ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "moby_assemble token CA")])
-        ca = (
-            x509.CertificateBuilder()
-            .subject_name(ca_name)
-            .issuer_name(ca_name)
-            .public_key(ca_key.public_key())
-            .serial_number(x509.random_serial_number())
-            .not_valid_before(now - datetime.timedelta(minutes=5))
-            .not_valid_after(now + datetime.timedelta(days=2))
-            .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
-            .add_extension(
-                x509.KeyUsage(
-                    digital_signature=True,
-                    content_commitment=False,
-                    key_encipherment=False,
-                    data_encipherment=False,
-                    key_agreement=False,
-                    key_cert_sign=True,
-                    crl_sign=True,
-                    encipher_only=False,
-                    decipher_only=False,
-                ),
-                critical=True,
-            )
-            .sign(ca_key, hashes.SHA256())
-        )
-        self.key = ec.generate_private_key(ec.SECP256R1())
-        leaf = (
-            x509.CertificateBuilder()
-            .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "token signer")]))
-            .issuer_name(ca_name)
-            .public_key(self.key.public_key())
-            .serial_number(x509.random_serial_number())
-            .not_valid_before(now - datetime.timedelta(minutes=5))
-            .not_valid_after(now + datetime.timedelta(days=2))
-            .sign(ca_key, hashes.SHA256())
-        )
-        self.ca_pem = ca.public_bytes(serialization.Encoding.PEM)
+        ca = TestCA.new("moby_assemble token CA", path_length=0)
+        self.key, leaf = ca.issue("token signer")
+        self.ca_pem = ca.cert.public_bytes(serialization.Encoding.PEM)
         # x5c is standard base64 DER, leaf first (distribution's parseAndVerifyCertChain).
         self.x5c = [base64.b64encode(leaf.public_bytes(serialization.Encoding.DER)).decode()]
 
@@ -133,7 +95,7 @@ class _Keys:
         return signing_input + "." + _b64url(r.to_bytes(32, "big") + s.to_bytes(32, "big"))
 
 
-class TokenServer:
+class TokenServer(Service):
     """A token server on 127.0.0.1 (random port), in a thread, stopped on exit.
 
     Args:
@@ -239,7 +201,7 @@ class TokenServer:
 
     # -- life cycle ------------------------------------------------------------------------
 
-    def start(self) -> TokenServer:
+    def start(self) -> Self:
         self.directory.mkdir(parents=True, exist_ok=True)
         self.root_cert_bundle.write_bytes(self._keys.ca_pem)
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(self))
@@ -258,17 +220,6 @@ class TokenServer:
         if self._thread is not None:
             self._thread.join(5)
             self._thread = None
-
-    def __enter__(self) -> TokenServer:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
 
     # -- the protocol ----------------------------------------------------------------------
 

@@ -36,19 +36,17 @@ Example::
 from __future__ import annotations
 
 import functools
-import gzip
-import hashlib
 import json
 import os
 import zlib
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
-from typing import Any, BinaryIO, Literal, cast
+from typing import Any, Literal
 
 import attrs
-import zstandard
 
 from moby_assemble.layers import EntryType, TarEntry
+from moby_assemble.layers._compress import compress_tar
 from moby_assemble.store import Store
 from moby_assemble.testing import Layer
 
@@ -69,8 +67,6 @@ Compression = Literal["gzip", "zstd"]
 
 #: Bump when the content generators change, so a reused work directory is rebuilt.
 _REVISION = 1
-_GZIP_LEVEL = 6  # what Docker and BuildKit use
-_ZSTD_LEVEL = 3  # zstd's default, and BuildKit's
 _MIB = 1 << 20
 _MEDIA_TYPES = {
     "gzip": "application/vnd.oci.image.layer.v1.tar+gzip",
@@ -221,55 +217,6 @@ def _layers(scale: Scale) -> dict[str, Layer]:
     }
 
 
-class _Sink:
-    """Hashes and counts what the compressor writes, on its way to the blob file."""
-
-    def __init__(self, out: BinaryIO) -> None:
-        self.out = out
-        self.hash = hashlib.sha256()
-        self.size = 0
-
-    def write(self, data: bytes | bytearray | memoryview) -> int:
-        self.hash.update(data)
-        self.size += len(data)
-        self.out.write(data)
-        return len(data)
-
-    def flush(self) -> None:
-        pass
-
-
-class _Tee:
-    """Hashes and counts the uncompressed tar (the diff_id) and passes it on."""
-
-    def __init__(self, out: Any) -> None:
-        self.out = out
-        self.hash = hashlib.sha256()
-        self.size = 0
-
-    def write(self, data: bytes | bytearray | memoryview) -> int:
-        self.hash.update(data)
-        self.size += len(data)
-        self.out.write(data)
-        return len(data)
-
-
-def _write_layer(layer: Layer, compression: Compression, out: BinaryIO) -> tuple[_Sink, _Tee]:
-    sink = _Sink(out)
-    if compression == "gzip":
-        with gzip.GzipFile(
-            filename="", mode="wb", fileobj=sink, compresslevel=_GZIP_LEVEL, mtime=0
-        ) as gz:
-            tee = _Tee(gz)
-            layer.write_tar(cast(BinaryIO, tee))
-    else:
-        cctx = zstandard.ZstdCompressor(level=_ZSTD_LEVEL, write_checksum=True)
-        with cctx.stream_writer(cast(BinaryIO, sink), closefd=False) as zw:
-            tee = _Tee(zw)
-            layer.write_tar(cast(BinaryIO, tee))
-    return sink, tee
-
-
 class ImageBuilder:
     """Builds the benchmark images into the OCI layout at ``root`` (reusing what a
     previous run with the same scale left there).
@@ -328,18 +275,17 @@ class ImageBuilder:
         tmp = self.root / "blobs" / "sha256" / f".{key}.tmp"
         try:
             with open(tmp, "wb") as fh:
-                sink, tee = _write_layer(self._layers[name], compression, fh)
-            digest = f"sha256:{sink.hash.hexdigest()}"
+                blob = compress_tar(self._layers[name].write_tar, fh, compression)
+            digest = blob.digest
             os.replace(tmp, self.store.blob_path(digest))
         finally:
             tmp.unlink(missing_ok=True)
-        info = LayerInfo(
-            name, compression, digest, sink.size, f"sha256:{tee.hash.hexdigest()}", tee.size
-        )
+        info = LayerInfo(name, compression, digest, blob.size, blob.diff_id, blob.uncompressed_size)
         self._catalog[key] = info
         self._save_catalog()
         self._progress(
-            f"layer {key}: {tee.size / 1e6:.0f} MB tar, {sink.size / 1e6:.0f} MB {compression}"
+            f"layer {key}: {blob.uncompressed_size / 1e6:.0f} MB tar, "
+            f"{blob.size / 1e6:.0f} MB {compression}"
         )
         return info
 

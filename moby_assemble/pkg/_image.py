@@ -15,8 +15,6 @@ Example::
 from __future__ import annotations
 
 import datetime
-import gzip
-import hashlib
 import json
 import tempfile
 from collections.abc import Callable, Mapping, Sequence
@@ -26,11 +24,11 @@ import attrs
 
 from .._oci import Descriptor, MediaType
 from .._platform import Platform
+from ..layers._compress import compress_tar
 from ..store import Store
 
 __all__ = ["LayerInfo", "document_bytes", "rfc3339", "write_image", "write_index", "write_layer"]
 
-_GZIP_LEVEL = 6
 _CHUNK = 1 << 20
 
 
@@ -47,28 +45,6 @@ class LayerInfo:
     descriptor: Descriptor
     diff_id: str
     uncompressed_size: int
-
-
-class _HashingWriter:
-    """Hashes and counts what passes through on its way to ``out``."""
-
-    def __init__(self, out: Any) -> None:
-        self.out = out
-        self.hash = hashlib.sha256()
-        self.size = 0
-
-    def write(self, data: bytes | bytearray | memoryview) -> int:
-        self.hash.update(data)
-        self.size += len(data)
-        self.out.write(data)
-        return len(data)
-
-    def flush(self) -> None:
-        self.out.flush()
-
-    @property
-    def digest(self) -> str:
-        return f"sha256:{self.hash.hexdigest()}"
 
 
 def rfc3339(epoch: int) -> str:
@@ -95,19 +71,13 @@ def write_layer(store: Store, write_tar: Callable[[BinaryIO], object]) -> LayerI
     it commits a blob), so memory stays flat for any layer size.
     """
     with tempfile.TemporaryFile(prefix="moby-assemble-layer-") as spool:
-        blob = _HashingWriter(spool)
-        gz_file = gzip.GzipFile(
-            filename="", mode="wb", compresslevel=_GZIP_LEVEL, fileobj=blob, mtime=0
-        )
-        with gz_file as gz:
-            tar = _HashingWriter(gz)
-            write_tar(tar)  # type: ignore[arg-type]
+        blob = compress_tar(write_tar, spool, "gzip")
         spool.flush()
         desc = Descriptor(MediaType.OCI_LAYER_GZIP, blob.digest, blob.size)
         if not store.has_blob(desc.digest):
             spool.seek(0)
             store.ingest_stream(desc, spool)
-    return LayerInfo(desc, tar.digest, tar.size)
+    return LayerInfo(desc, blob.diff_id, blob.uncompressed_size)
 
 
 def write_image(

@@ -25,22 +25,20 @@ while :meth:`Image.build` keeps blobs in memory (small images).
 
 from __future__ import annotations
 
-import gzip
-import hashlib
 import io
 import json
 import os
 import tempfile
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from pathlib import Path
-from typing import Any, BinaryIO, Literal, cast
+from typing import Any, BinaryIO, Literal
 
 import attrs
-import zstandard
 
 from .._oci import Descriptor, MediaType, digest_bytes
 from .._platform import Platform
 from ..layers import EntryType, LayerSource, TarEntry, TarWriter
+from ..layers._compress import compress_tar
 
 __all__ = ["Image", "ImageIndex", "ImageSet", "Layer", "LayerBlob"]
 
@@ -48,8 +46,6 @@ Compression = Literal["gzip", "zstd"] | None
 Data = bytes | Callable[[], BinaryIO] | None
 ItemFactory = Callable[[], Iterable[tuple[TarEntry, "bytes | BinaryIO | None"]]]
 
-_GZIP_LEVEL = 6
-_ZSTD_LEVEL = 3
 _IN_TOTO = "application/vnd.in-toto+json"
 
 
@@ -78,29 +74,6 @@ class LayerBlob:
 
     def descriptor(self) -> Descriptor:
         return Descriptor(self.media_type, self.digest, self.size)
-
-
-class _HashingWriter:
-    """Counts and hashes what passes through on its way to ``out``."""
-
-    def __init__(self, out: Any) -> None:
-        self.out = out
-        self.hash = hashlib.sha256()
-        self.size = 0
-
-    def write(self, data: bytes | bytearray | memoryview) -> int:
-        self.hash.update(data)
-        self.size += len(data)
-        if self.out is not None:
-            self.out.write(data)
-        return len(data)
-
-    def flush(self) -> None:
-        pass
-
-    @property
-    def digest(self) -> str:
-        return f"sha256:{self.hash.hexdigest()}"
 
 
 @attrs.frozen
@@ -259,24 +232,8 @@ class Layer:
         self, out: BinaryIO | None, media_types: Literal["oci", "docker"] = "oci"
     ) -> LayerBlob:
         """Stream the compressed blob to ``out`` (or nowhere, to learn its digests)."""
-        blob = _HashingWriter(out)
-        if self.compression == "gzip":
-            level = _GZIP_LEVEL if self.level is None else self.level
-            with gzip.GzipFile(
-                filename="", mode="wb", fileobj=blob, compresslevel=level, mtime=0
-            ) as gz:
-                diff = _HashingWriter(gz)
-                self.write_tar(cast(BinaryIO, diff))
-        elif self.compression == "zstd":
-            level = _ZSTD_LEVEL if self.level is None else self.level
-            cctx = zstandard.ZstdCompressor(level=level, write_checksum=True)
-            with cctx.stream_writer(cast(BinaryIO, blob), closefd=False) as zw:
-                diff = _HashingWriter(zw)
-                self.write_tar(cast(BinaryIO, diff))
-        else:
-            diff = _HashingWriter(blob)
-            self.write_tar(cast(BinaryIO, diff))
-        return LayerBlob(self.media_type(media_types), blob.digest, blob.size, diff.digest)
+        blob = compress_tar(self.write_tar, out, self.compression, self.level)
+        return LayerBlob(self.media_type(media_types), blob.digest, blob.size, blob.diff_id)
 
     def tar(self) -> bytes:
         """The uncompressed tar archive."""

@@ -44,7 +44,7 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any, BinaryIO
 
 from .._bghash import BackgroundHash
-from .._errors import ConfigError, StoreError
+from .._errors import ConfigError, SignatureError, StoreError
 from .._lock import Lock, LockedImage, image_locations, layout_sources, system_checksum
 from .._platform import Platform
 from .._runtime_spec import allocate_ids
@@ -64,6 +64,7 @@ if TYPE_CHECKING:
     from .._model import System
     from ..registry import CredentialProvider, RegistryConfig
     from ..store import LayoutReference
+    from ..trust import TrustPolicy
 
 __all__ = ["MAX_LAYER_SIZE", "Assembler", "default_cache_dir", "source_date_epoch"]
 
@@ -143,6 +144,11 @@ class Assembler:
             :data:`MAX_LAYER_SIZE`, 64 GiB); more is a :class:`~moby_assemble.LayerError`
             naming the layer, raised before the bytes reach the disk, so a decompression
             bomb cannot fill it. ``None`` removes the limit.
+        trust_policy: which images must carry a cosign signature by which keys (see
+            :class:`~moby_assemble.trust.TrustPolicy`). Every locked image is checked at the
+            digest the lock pins before anything is written; a failure is a
+            :class:`~moby_assemble.SignatureError` naming the image. Signatures live in
+            registries, so a policy cannot be combined with ``offline=True``.
 
     Example::
 
@@ -163,9 +169,17 @@ class Assembler:
         source_date_epoch: int | None = None,
         max_concurrency: int = 4,
         max_layer_size: int | None = MAX_LAYER_SIZE,
+        trust_policy: TrustPolicy | None = None,
     ) -> None:
         if max_layer_size is not None and max_layer_size < 1:
             raise ValueError(f"max_layer_size must be positive or None, got {max_layer_size}")
+        if trust_policy is not None and offline:
+            raise ConfigError(
+                "a trust policy cannot be checked offline: signatures are read from the "
+                "registries; assemble online, or without trust_policy",
+                path="trust_policy",
+            )
+        self._trust = trust_policy
         self._cache = Path(cache).expanduser() if cache is not None else default_cache_dir()
         self._platform = Platform.parse(platform) if isinstance(platform, str) else platform
         self._progress = progress
@@ -373,6 +387,8 @@ class Assembler:
             lock = self.resolve(system, platforms=[target])
         else:
             lock.check(system, platforms=[target])
+        # Before anything is written: an untrusted image must not reach the cache.
+        self.check_signatures(lock)
         epoch = source_date_epoch(self._epoch)
         if sbom is True:
             from ..sbom import SpdxGenerator
@@ -466,6 +482,41 @@ class Assembler:
         )
         self._emit(AssemblyFinished(digest, hashing.size, seconds))
         return bundle
+
+    def check_signatures(self, lock: Lock) -> None:
+        """Check every image ``lock`` pins against the assembler's trust policy, at the
+        digest the lock pins (nothing is checked without a policy).
+
+        ``oci-layout:`` images have no registry to hold their signatures: under a policy
+        whose default is ``deny`` they fail; under ``allow`` they need none (rules match
+        registry names only).
+
+        Raises:
+            SignatureError: an image is unsigned, badly signed, or denied; the message has
+                one line per failing image and names each.
+            RegistryError, IntegrityError: the registry failed or sent corrupt content.
+        """
+        if self._trust is None:
+            return
+        from ..store._reference import is_layout_reference
+
+        client = self._client
+        if client is None:  # refused in __init__; kept for type checkers
+            raise ConfigError("a trust policy cannot be checked offline", path="trust_policy")
+        remote: list[tuple[str, str | None]] = []
+        for image in lock.images:
+            if not is_layout_reference(image.reference):
+                remote.append((image.reference, image.digest))
+            elif self._trust.default == "deny":
+                raise SignatureError(
+                    f"{image.reference}@{image.digest}: the signature of an oci-layout image "
+                    "cannot be checked (signatures are read from registries), and the trust "
+                    "policy denies unmatched images",
+                    reference=image.reference,
+                )
+        results = self._trust.verify_all(client, remote)
+        for result in results:
+            logger.info("signature of %s: %s", result.reference, result.format or "not required")
 
     def remove_stale(self) -> list[Path]:
         """Remove what killed assemblies left in the cache (unfinished bundles, flat-cache

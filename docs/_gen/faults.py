@@ -27,6 +27,11 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[2]
 PAGE = ROOT / "docs" / "faults.md"
 
+# The tests load this file by path, so its own folder may not be on sys.path yet.
+if str(Path(__file__).resolve().parent) not in sys.path:
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _page import page_main, write_page  # noqa: E402
+
 _HEADER = """\
 # Faults and hostile input
 
@@ -87,27 +92,11 @@ def render(all_tables: Sequence[Any] | None = None) -> str:
 
 def write(path: Path | None = None) -> bool:
     """Rewrite the page (default :data:`PAGE`) if it changed; return whether it did."""
-    path = PAGE if path is None else path
-    text = render()
-    if path.exists() and path.read_text(encoding="utf-8") == text:
-        return False
-    path.write_text(text, encoding="utf-8")
-    return True
+    return write_page(PAGE if path is None else path, render())
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = list(sys.argv[1:] if argv is None else argv)
-    if args == ["--check"]:
-        current = PAGE.read_text(encoding="utf-8") if PAGE.exists() else ""
-        if current != render():
-            print(f"{PAGE} is stale: run python docs/_gen/faults.py", file=sys.stderr)
-            return 1
-        return 0
-    if args:
-        print("usage: faults.py [--check]", file=sys.stderr)
-        return 2
-    print(f"{PAGE}: {'updated' if write() else 'up to date'}")
-    return 0
+    return page_main(argv, page=PAGE, render=render, script="docs/_gen/faults.py")
 
 
 if __name__ == "__main__":

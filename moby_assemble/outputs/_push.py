@@ -41,6 +41,7 @@ from .._errors import OutputError, UnsupportedError
 from .._oci import EMPTY_DESCRIPTOR, Descriptor, MediaType
 from ..registry import ImageReference, RegistryClient
 from ..registry._push import ORAS_TITLE, push_blob, push_bytes, push_manifest
+from ..trust import PrivateKey, sign_image
 from ._atomic import AtomicOutput, check_output_name
 from ._boot import KernelInitrdFormat
 from ._format import BundleView
@@ -238,6 +239,27 @@ def pull_system(
     return BootFiles(paths["kernel"], paths["initrd"], paths["cmdline"], compression)
 
 
+def _signing_key(
+    key: PrivateKey | str | os.PathLike[str] | None, password: str | bytes | None
+) -> PrivateKey | None:
+    """The ``sign_key`` option as a key (read from its file if it is a path).
+
+    Raises:
+        ConfigError: the file cannot be read, is not a private key, or the password is wrong
+            (the message names the file, never the password).
+        OutputError: ``sign_key`` is neither a key nor a path.
+    """
+    if key is None or isinstance(key, PrivateKey):
+        return key
+    if not isinstance(key, (str, os.PathLike)):
+        raise OutputError(
+            f"push: sign_key must be a PrivateKey or a key file path, not {type(key).__name__}",
+            format="push",
+        )
+    raw = password.encode() if isinstance(password, str) else password
+    return PrivateKey.load(Path(key), password=raw)
+
+
 class PushFormat:
     """``push``: build the ``kernel+initrd`` files and push them as a system artifact.
 
@@ -250,13 +272,34 @@ class PushFormat:
             one with Docker's credential configuration).
         compression, compression_level: of the initrd, as for ``kernel+initrd``.
         annotations: extra manifest annotations.
+        sign_key: sign the pushed artifact, in both of cosign's layouts (what
+            ``cosign verify --key`` accepts), with this
+            :class:`~moby_assemble.trust.PrivateKey` or the path of a key file
+            (``cosign.key`` or PEM).
+        sign_key_password: the password of the ``sign_key`` file (``str`` or ``bytes``;
+            none means the empty password, as for ``cosign generate-key-pair``).
+
+    Signing example::
+
+        bundle.write("out/", formats=["push"], reference="127.0.0.1:5000/systems/web:1",
+                     sign_key="cosign.key", sign_key_password=os.environ["COSIGN_PASSWORD"])
     """
 
     name = "push"
     description = "push kernel, initrd and cmdline to a registry as an OCI (ORAS) artifact"
     files = ("{name}.pushed",)
     streamable = False
-    options = frozenset({"reference", "client", "compression", "compression_level", "annotations"})
+    options = frozenset(
+        {
+            "reference",
+            "client",
+            "compression",
+            "compression_level",
+            "annotations",
+            "sign_key",
+            "sign_key_password",
+        }
+    )
 
     def write(
         self,
@@ -269,9 +312,13 @@ class PushFormat:
         compression: str = "gzip",
         compression_level: int | None = None,
         annotations: Mapping[str, str] | None = None,
+        sign_key: PrivateKey | str | os.PathLike[str] | None = None,
+        sign_key_password: str | bytes | None = None,
         **_other_formats_options: Any,
     ) -> tuple[Path, ...]:
         ref = _reference(reference or "", self.name)
+        # Read the key before anything is built or pushed: a wrong password fails early.
+        key = _signing_key(sign_key, sign_key_password)
         Path(directory).mkdir(parents=True, exist_ok=True)
         with tempfile.TemporaryDirectory(dir=directory, prefix=f".{name}.push-") as scratch:
             paths = KernelInitrdFormat().write(
@@ -296,6 +343,8 @@ class PushFormat:
                     created=bundle.source_date_epoch,
                     annotations=annotations,
                 )
+                if key is not None:
+                    sign_image(client, ref, key, digest=desc.digest)
             finally:
                 if own_client:
                     client.close()

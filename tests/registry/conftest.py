@@ -333,3 +333,25 @@ def send(
     handler.end_headers()
     if handler.command != "HEAD":
         handler.wfile.write(body)
+
+
+def ignores_range(
+    blob: bytes, ranges: list[str | None]
+) -> Callable[[BaseHTTPRequestHandler], None]:
+    """A handler for :func:`serve`: the first GET is cut off after 5,000 bytes of ``blob``,
+    and every later one gets the whole blob with 200, whatever its ``Range`` asked. Each
+    request's ``Range`` header (or None) is appended to ``ranges``."""
+
+    def handle(h: BaseHTTPRequestHandler) -> None:
+        ranges.append(h.headers.get("Range"))
+        if len(ranges) == 1:
+            h.send_response(200)
+            h.send_header("Content-Length", str(len(blob)))
+            h.end_headers()
+            h.wfile.write(blob[:5000])
+            h.wfile.flush()
+            h.close_connection = True
+            return
+        send(h, 200, blob)
+
+    return handle

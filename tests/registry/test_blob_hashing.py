@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 
 import pytest
@@ -26,7 +25,7 @@ from moby_assemble.registry._retry import RetryPolicy
 from moby_assemble.store import Store
 from moby_assemble.testing import Fault, FaultProxy, LocalRegistry
 
-from .conftest import MemorySink, send, serve, sha256, upload_blob
+from .conftest import MemorySink, ignores_range, serve, sha256, upload_blob
 
 BLOB = bytes(range(251)) * 4177  # about 1 MiB, not a multiple of any chunk size
 FAST = RetryPolicy(attempts=3, backoff=0.01, jitter=False)
@@ -111,21 +110,13 @@ def test_registry_ignoring_range_restarts_the_writer_hash_with_its_content(
 ) -> None:
     calls: list[str | None] = []
 
-    def handle(h: BaseHTTPRequestHandler) -> None:
-        calls.append(h.headers.get("Range"))
-        if len(calls) == 1:
-            h.send_response(200)
-            h.send_header("Content-Length", str(len(BLOB)))
-            h.end_headers()
-            h.wfile.write(BLOB[:5000])
-            h.wfile.flush()
-            h.close_connection = True
-            return
-        send(h, 200, BLOB)  # a full body again, whatever the Range said
-
     store = Store(tmp_path / "store")
     desc = _desc()
-    with serve(handle) as host, _client(host) as client, store.blob_writer(desc) as writer:
+    with (
+        serve(ignores_range(BLOB, calls)) as host,
+        _client(host) as client,
+        store.blob_writer(desc) as writer,
+    ):
         client.fetch_blob(_ref(host), desc, writer)
     assert calls[1] is not None
     assert store.read_blob(desc.digest) == BLOB

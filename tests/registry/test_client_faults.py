@@ -34,6 +34,7 @@ from moby_assemble.testing import Fault, FaultProxy, LocalRegistry
 
 from .conftest import (
     MemorySink,
+    ignores_range,
     make_image,
     make_layer,
     push_image,
@@ -106,19 +107,7 @@ def test_blob_download_resumes_after_a_short_body(proxy: FaultProxy) -> None:
 def test_registry_ignoring_range_makes_the_download_start_again() -> None:
     calls: list[str | None] = []
 
-    def handle(h: BaseHTTPRequestHandler) -> None:
-        calls.append(h.headers.get("Range"))
-        if len(calls) == 1:
-            h.send_response(200)
-            h.send_header("Content-Length", str(len(BLOB)))
-            h.end_headers()
-            h.wfile.write(BLOB[:5000])
-            h.wfile.flush()
-            h.close_connection = True
-            return
-        send(h, 200, BLOB)
-
-    with serve(handle) as host, _client(host) as client:
+    with serve(ignores_range(BLOB, calls)) as host, _client(host) as client:
         sink = MemorySink()
         client.fetch_blob(_ref(host, "faults/norange"), _blob_desc(), sink)
     assert bytes(sink.data) == BLOB

@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import os
-import shutil
 import subprocess
-import uuid
 from pathlib import Path
 
 import pytest
@@ -14,23 +11,13 @@ from moby_assemble import Container, File, System
 from moby_assemble.assemble import Assembler
 from moby_assemble.registry import RegistryClient
 from moby_assemble.testing import Image, Layer, LocalRegistry
+from tests.runc_bundle import BUSYBOX, run_bundle, runc_unavailable
 
 from .conftest import push_image
 
-BUSYBOX = Path("/bin/busybox")
-
-
-def _unavailable() -> str | None:
-    if shutil.which("runc") is None or shutil.which("tar") is None:
-        return "runc and tar are needed (apt-get install runc tar)"
-    if not BUSYBOX.is_file():
-        return "/bin/busybox is missing (apt-get install busybox-static)"
-    if os.geteuid() != 0:
-        return "runc needs root to create namespaces here"
-    return None
-
-
-pytestmark = pytest.mark.skipif(_unavailable() is not None, reason=_unavailable() or "")
+pytestmark = pytest.mark.skipif(
+    runc_unavailable("tar") is not None, reason=runc_unavailable("tar") or ""
+)
 
 
 def test_an_assembled_readonly_service_runs_under_runc(registry: LocalRegistry, tmp_path: Path):
@@ -66,22 +53,6 @@ def test_an_assembled_readonly_service_runs_under_runc(registry: LocalRegistry, 
     assert (hello / "rootfs" / "bin" / "cat").stat().st_ino == (
         hello / "rootfs" / "bin" / "busybox"
     ).stat().st_ino
-    name = f"moby-assemble-assembled-{uuid.uuid4().hex[:12]}"
-    state = tmp_path / "state"
-    try:
-        result = subprocess.run(
-            ["runc", "--root", str(state), "run", "--bundle", str(hello), name],
-            capture_output=True,
-            text=True,
-            timeout=60,
-            stdin=subprocess.DEVNULL,
-            check=False,
-        )
-    finally:
-        subprocess.run(
-            ["runc", "--root", str(state), "delete", "--force", name],
-            capture_output=True,
-            check=False,
-        )
+    result = run_bundle(hello, tmp_path / "state")
     assert result.returncode == 0, result.stderr
     assert result.stdout == "hello from the image\n"

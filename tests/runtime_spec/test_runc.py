@@ -2,31 +2,16 @@
 
 from __future__ import annotations
 
-import os
 import pathlib
 import shutil
-import subprocess
-import uuid
 
 import pytest
 
 from moby_assemble._model import Container, ImageConfig
 from moby_assemble._runtime_spec import oci_config
+from tests.runc_bundle import BUSYBOX, run_bundle, runc_unavailable
 
-BUSYBOX = pathlib.Path("/bin/busybox")
-
-
-def _runc_unavailable() -> str | None:
-    if shutil.which("runc") is None:
-        return "runc is not installed (apt-get install runc)"
-    if not BUSYBOX.is_file():
-        return "/bin/busybox is missing (apt-get install busybox-static)"
-    if os.geteuid() != 0:
-        return "runc needs root to create namespaces and cgroups here; running as a normal user"
-    return None
-
-
-pytestmark = pytest.mark.skipif(_runc_unavailable() is not None, reason=_runc_unavailable() or "")
+pytestmark = pytest.mark.skipif(runc_unavailable() is not None, reason=runc_unavailable() or "")
 
 
 SCRIPT = "; ".join(
@@ -78,23 +63,7 @@ def test_generated_bundle_runs_under_runc_with_the_configured_settings(
     )
     (tmp_path / "bundle" / "config.json").write_bytes(bundle.config_json())
 
-    name = f"moby-assemble-test-{uuid.uuid4().hex[:12]}"
-    state = tmp_path / "state"
-    try:
-        result = subprocess.run(
-            ["runc", "--root", str(state), "run", "--bundle", str(tmp_path / "bundle"), name],
-            capture_output=True,
-            text=True,
-            timeout=60,
-            stdin=subprocess.DEVNULL,
-            check=False,
-        )
-    finally:
-        subprocess.run(
-            ["runc", "--root", str(state), "delete", "--force", name],
-            capture_output=True,
-            check=False,
-        )
+    result = run_bundle(tmp_path / "bundle", tmp_path / "state")
     assert result.returncode == 0, result.stderr
     lines = dict(
         line.split("=", 1) if "=" in line else line.split(":", 1)

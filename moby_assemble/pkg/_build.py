@@ -56,6 +56,7 @@ from ._recipe import Recipe, load_recipe
 
 if TYPE_CHECKING:
     from ..registry._client import RegistryClient
+    from ..trust import PrivateKey
 
 __all__ = ["BuildResult", "PackageRecord", "build"]
 
@@ -311,6 +312,7 @@ def build(
     client: RegistryClient | None = None,
     tag: str | None = None,
     source_date_epoch: int | None = None,
+    sign_key: PrivateKey | None = None,
 ) -> BuildResult:
     """Build a component image from its recipe.
 
@@ -330,6 +332,9 @@ def build(
         tag: the tag (default: the recipe's version); the store entry is ``<name>:<tag>``.
         source_date_epoch: timestamps of every entry and document (default: the
             ``SOURCE_DATE_EPOCH`` environment variable, else 0).
+        sign_key: sign the pushed image (the index for several platforms) with this key, in
+            both of cosign's layouts, so that ``cosign verify --key`` accepts it; needs
+            ``push``. A ``sign`` step.
 
     Returns:
         A :class:`BuildResult` (digest, sizes, the packages used, step timings).
@@ -345,6 +350,8 @@ def build(
         raise ConfigError("give store or layout, not both", path="layout")
     if store is None and layout is None and push is None:
         raise ConfigError("nothing to write to: give store, layout or push", path="store")
+    if sign_key is not None and push is None:
+        raise ConfigError("sign_key signs what is pushed: give push too", path="sign_key")
     started = time.perf_counter()
     if not isinstance(recipe, Recipe):
         recipe = load_recipe(recipe)
@@ -384,7 +391,7 @@ def build(
             target_store.tag(store_tag, descriptor)
         pushed = None
         if push is not None:
-            pushed = _push(target_store, descriptor, push, tag, client, steps)
+            pushed = _push(target_store, descriptor, push, tag, client, steps, sign_key)
         kept = target_store.path if target is not None else None
     took = time.perf_counter() - started
     result = BuildResult(
@@ -419,6 +426,7 @@ def _push(
     tag: str,
     client: RegistryClient | None,
     steps: _Steps,
+    sign_key: PrivateKey | None,
 ) -> str:
     from ..registry._client import RegistryClient
     from ..registry._push import push_from_store
@@ -433,4 +441,9 @@ def _push(
             client = stack.enter_context(RegistryClient())
         with steps.step("push"):
             push_from_store(client, store, descriptor, ref, tag=push_tag)
+        if sign_key is not None:
+            from ..trust import sign_image
+
+            with steps.step("sign"):
+                sign_image(client, ref.with_tag(push_tag), sign_key, digest=descriptor.digest)
     return f"{ref.registry}/{ref.repository}:{push_tag}"

@@ -126,6 +126,19 @@ def push_image(
     return sha256(manifest)
 
 
+def push_with(http: httpx.Client, reg: LocalRegistry, repo: str, auth: Authenticator) -> str:
+    """:func:`push_image` with the push token ``auth`` gets for ``repo``; return its digest."""
+    return push_image(http, reg, repo, auth.auth_for(reg.host, reg.host, push(repo)))
+
+
+def seed_image(http: httpx.Client, tokens: TokenServer, reg: LocalRegistry, repo: str) -> str:
+    """Push an image as the test user, then forget its token requests; return its digest."""
+    writer = Authenticator(creds_for(reg, Credentials(TEST_USER, TEST_PASSWORD)))
+    digest = push_with(http, reg, repo, writer)
+    tokens.clear()
+    return digest
+
+
 def token_requests(
     tokens: TokenServer, status: int = 200
 ) -> list[tuple[str, str, tuple[str, ...]]]:
@@ -139,12 +152,7 @@ def test_credentialed_push_gets_a_pull_push_token(
     tokens: TokenServer, token_registry: LocalRegistry, http: httpx.Client
 ) -> None:
     auth = Authenticator(creds_for(token_registry, Credentials(TEST_USER, TEST_PASSWORD)))
-    push_image(
-        http,
-        token_registry,
-        "team/pushed",
-        auth.auth_for(token_registry.host, token_registry.host, push("team/pushed")),
-    )
+    push_with(http, token_registry, "team/pushed", auth)
     assert token_requests(tokens) == [("basic", "GET", ("repository:team/pushed:pull,push",))]
     assert {r.user for r in tokens.requests} == {TEST_USER}
 
@@ -152,14 +160,7 @@ def test_credentialed_push_gets_a_pull_push_token(
 def test_anonymous_pull_gets_a_pull_token(
     tokens: TokenServer, token_registry: LocalRegistry, http: httpx.Client
 ) -> None:
-    writer = Authenticator(creds_for(token_registry, Credentials(TEST_USER, TEST_PASSWORD)))
-    digest = push_image(
-        http,
-        token_registry,
-        "public/app",
-        writer.auth_for(token_registry.host, token_registry.host, push("public/app")),
-    )
-    tokens.clear()
+    digest = seed_image(http, tokens, token_registry, "public/app")
     anonymous = Authenticator()
     r = http.get(
         f"{token_registry.url}/v2/public/app/manifests/v1",
@@ -349,12 +350,7 @@ def test_identity_token_uses_the_oauth2_refresh_grant(
 ) -> None:
     refresh = tokens.issue_refresh_token(TEST_USER)
     auth = Authenticator(creds_for(token_registry, Credentials(identity_token=refresh)))
-    push_image(
-        http,
-        token_registry,
-        "oauth/app",
-        auth.auth_for(token_registry.host, token_registry.host, push("oauth/app")),
-    )
+    push_with(http, token_registry, "oauth/app", auth)
     assert token_requests(tokens) == [
         ("refresh_token", "POST", ("repository:oauth/app:pull,push",))
     ]
@@ -475,12 +471,7 @@ def test_docker_config_cred_helper_end_to_end(
 
     auth = Authenticator(DockerConfig())
     for repo in ("helper/a", "helper/b"):
-        push_image(
-            http,
-            token_registry,
-            repo,
-            auth.auth_for(token_registry.host, token_registry.host, push(repo)),
-        )
+        push_with(http, token_registry, repo, auth)
     # Asked once per registry, with the registry as server URL.
     assert calls.read_text().split() == [token_registry.host]
     assert [g for g, _, _ in token_requests(tokens)] == ["basic", "basic"]
@@ -523,18 +514,8 @@ def test_no_secret_in_logs_or_reprs(
     wrong = Authenticator(creds_for(token_registry, Credentials(TEST_USER, WRONG_PASSWORD)))
     with caplog.at_level(logging.DEBUG), httpx.Client(event_hooks={"request": [record]}) as http:
         tls_http.event_hooks["request"].append(record)
-        push_image(
-            http,
-            token_registry,
-            "secret/a",
-            auth.auth_for(token_registry.host, token_registry.host, push("secret/a")),
-        )
-        push_image(
-            http,
-            token_registry,
-            "secret/b",
-            oauth.auth_for(token_registry.host, token_registry.host, push("secret/b")),
-        )
+        push_with(http, token_registry, "secret/a", auth)
+        push_with(http, token_registry, "secret/b", oauth)
         tls_http.get(
             f"{tls_registry.url}/v2/", auth=auth.auth_for(tls_registry.host, tls_registry.host, ())
         )
@@ -573,14 +554,7 @@ def test_registry_client_authenticates_with_tokens_and_basic(
     from moby_assemble.registry._config import RegistryConfig
     from moby_assemble.registry._reference import ImageReference
 
-    writer = Authenticator(creds_for(token_registry, Credentials(TEST_USER, TEST_PASSWORD)))
-    digest = push_image(
-        http,
-        token_registry,
-        "client/app",
-        writer.auth_for(token_registry.host, token_registry.host, push("client/app")),
-    )
-    tokens.clear()
+    digest = seed_image(http, tokens, token_registry, "client/app")
     assert tls_registry.tls is not None
     creds = StaticCredentials(
         {

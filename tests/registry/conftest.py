@@ -11,6 +11,7 @@ import gzip
 import hashlib
 import io
 import json
+import ssl
 import subprocess
 import tarfile
 import threading
@@ -24,7 +25,10 @@ import httpx
 import pytest
 
 from moby_assemble._oci import MediaType
+from moby_assemble.registry._auth import repository_scope
 from moby_assemble.registry._client import RegistryClient
+from moby_assemble.registry._credentials import Credentials, StaticCredentials
+from moby_assemble.testing import LocalRegistry
 
 
 class MemorySink:
@@ -272,6 +276,25 @@ def skopeo_push(layout: Path, tag: str, dest: str, *, all_images: bool = False) 
         capture_output=True,
         timeout=120,
     )
+
+
+@pytest.fixture
+def tls_http(tls_registry: LocalRegistry) -> Iterator[httpx.Client]:
+    """An httpx client that trusts the TLS registry's throw-away CA."""
+    assert tls_registry.tls is not None
+    ctx = ssl.create_default_context(cafile=str(tls_registry.tls.ca_cert))
+    with httpx.Client(verify=ctx, timeout=30) as client:
+        yield client
+
+
+def pull(repo: str) -> list[str]:
+    """The token scopes to pull ``repo``."""
+    return [repository_scope(repo, "pull")]
+
+
+def creds_for(reg: LocalRegistry, creds: Credentials) -> StaticCredentials:
+    """``creds`` for ``reg`` and nothing else."""
+    return StaticCredentials({reg.host: creds})
 
 
 @pytest.fixture

@@ -12,7 +12,6 @@ import hashlib
 import json
 import logging
 import os
-import ssl
 import sys
 import time
 from collections.abc import Iterator
@@ -31,6 +30,7 @@ from moby_assemble.registry._credentials import Credentials, DockerConfig, Stati
 from moby_assemble.testing import LocalRegistry
 from moby_assemble.testing._token_server import TokenServer
 from tests.conftest import TEST_PASSWORD, TEST_USER
+from tests.registry.conftest import creds_for, pull
 
 WRONG_PASSWORD = "definitely-not-" + TEST_PASSWORD
 
@@ -68,16 +68,8 @@ def http() -> Iterator[httpx.Client]:
         yield client
 
 
-def pull(repo: str) -> list[str]:
-    return [repository_scope(repo, "pull")]
-
-
 def push(repo: str) -> list[str]:
     return [repository_scope(repo, "pull", "push")]
-
-
-def creds_for(reg: LocalRegistry, creds: Credentials) -> StaticCredentials:
-    return StaticCredentials({reg.host: creds})
 
 
 def sha256(data: bytes) -> str:
@@ -475,14 +467,6 @@ def test_docker_config_cred_helper_end_to_end(
     # Asked once per registry, with the registry as server URL.
     assert calls.read_text().split() == [token_registry.host]
     assert [g for g, _, _ in token_requests(tokens)] == ["basic", "basic"]
-
-
-@pytest.fixture
-def tls_http(tls_registry: LocalRegistry) -> Iterator[httpx.Client]:
-    assert tls_registry.tls is not None
-    ctx = ssl.create_default_context(cafile=str(tls_registry.tls.ca_cert))
-    with httpx.Client(verify=ctx, timeout=30) as client:
-        yield client
 
 
 # --- no secrets anywhere ---------------------------------------------------------------------

@@ -3,9 +3,6 @@ only a fake peer can produce (non-loopback realms)."""
 
 from __future__ import annotations
 
-import ssl
-from collections.abc import Iterator
-
 import httpx
 import pytest
 
@@ -19,27 +16,12 @@ from moby_assemble.registry._auth import (
 from moby_assemble.registry._credentials import Credentials, StaticCredentials
 from moby_assemble.testing import LocalRegistry
 from tests.conftest import TEST_PASSWORD, TEST_USER
+from tests.registry.conftest import creds_for, pull
 
 WRONG_PASSWORD = "definitely-not-" + TEST_PASSWORD
 
 
-def pull(repo: str) -> list[str]:
-    return [repository_scope(repo, "pull")]
-
-
-def creds_for(reg: LocalRegistry, creds: Credentials) -> StaticCredentials:
-    return StaticCredentials({reg.host: creds})
-
-
 # --- Basic (TLS + htpasswd registry) ----------------------------------------------------------
-
-
-@pytest.fixture
-def tls_http(tls_registry: LocalRegistry) -> Iterator[httpx.Client]:
-    assert tls_registry.tls is not None
-    ctx = ssl.create_default_context(cafile=str(tls_registry.tls.ca_cert))
-    with httpx.Client(verify=ctx, timeout=30) as client:
-        yield client
 
 
 def test_basic_registry_gets_basic_after_challenge_then_directly(

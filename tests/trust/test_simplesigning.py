@@ -24,6 +24,7 @@ from moby_assemble.trust import (
     SIMPLE_SIGNING_MEDIA_TYPE,
     PrivateKey,
     SignatureFormat,
+    VerificationResult,
     sign_simple_signing,
     signature_tag,
     simple_signing_payload,
@@ -147,6 +148,15 @@ def b64sig(key: PrivateKey, payload: bytes) -> str:
     return base64.b64encode(key.sign(payload)).decode()
 
 
+def verify_signed(
+    client: RegistryClient, ref: ImageReference, digest: str, key: PrivateKey, payload: bytes
+) -> VerificationResult:
+    """Sign ``payload`` with ``key`` as the only signature of ``digest``, then verify the
+    image trusting that key alone."""
+    push_signatures(client, ref, digest, [(payload, b64sig(key, payload))])
+    return verify_image(client, ref, [key.public_key], formats=SIMPLE_ONLY)
+
+
 def test_a_signature_by_an_untrusted_key_fails_naming_the_image(
     keys: dict[str, PrivateKey],
     other_key: PrivateKey,
@@ -195,9 +205,8 @@ def test_a_valid_signature_of_another_image_is_refused(
     other_ref, other = push_image("b")
     key = keys["ecdsa-p256"]
     payload = simple_signing_payload(other_ref.name, other.digest)
-    push_signatures(client, ref, desc.digest, [(payload, b64sig(key, payload))])
     with pytest.raises(SignatureError, match=f"but for '{other.digest}', not {desc.digest}"):
-        verify_image(client, ref, [key.public_key], formats=SIMPLE_ONLY)
+        verify_signed(client, ref, desc.digest, key, payload)
 
 
 def claims(digest: str, *, kind: str = "cosign container image signature", key: str =
@@ -213,9 +222,8 @@ def test_a_signed_payload_with_another_critical_type_is_refused(
     ref, desc = push_image()
     key = keys["ecdsa-p256"]
     payload = claims(desc.digest, kind="atomic container signature")
-    push_signatures(client, ref, desc.digest, [(payload, b64sig(key, payload))])
     with pytest.raises(SignatureError, match=r"critical\.type is 'atomic container signature'"):
-        verify_image(client, ref, [key.public_key], formats=SIMPLE_ONLY)
+        verify_signed(client, ref, desc.digest, key, payload)
 
 
 def test_the_digest_key_is_matched_case_insensitively_like_go_but_not_ambiguously(
@@ -230,11 +238,9 @@ def test_the_digest_key_is_matched_case_insensitively_like_go_but_not_ambiguousl
         + b'","DOCKER-MANIFEST-DIGEST":"sha256:' + b"0" * 64
         + b'"},"type":"cosign container image signature"}}'
     )  # fmt: skip
-    push_signatures(client, ref, desc.digest, [(ambiguous, b64sig(key, ambiguous))])
     with pytest.raises(SignatureError, match="appears 2 times with different case"):
-        verify_image(client, ref, [key.public_key], formats=SIMPLE_ONLY)
-    push_signatures(client, ref, desc.digest, [(spec_spelling, b64sig(key, spec_spelling))])
-    assert verify_image(client, ref, [key.public_key], formats=SIMPLE_ONLY).verified
+        verify_signed(client, ref, desc.digest, key, ambiguous)
+    assert verify_signed(client, ref, desc.digest, key, spec_spelling).verified
 
 
 def test_a_signed_payload_with_duplicate_keys_is_refused(
@@ -243,9 +249,8 @@ def test_a_signed_payload_with_duplicate_keys_is_refused(
     ref, desc = push_image()
     key = keys["ecdsa-p256"]
     payload = claims(desc.digest)[:-1] + b',"critical":{}}'
-    push_signatures(client, ref, desc.digest, [(payload, b64sig(key, payload))])
     with pytest.raises(SignatureError, match="duplicate key 'critical'"):
-        verify_image(client, ref, [key.public_key], formats=SIMPLE_ONLY)
+        verify_signed(client, ref, desc.digest, key, payload)
 
 
 def test_a_payload_over_the_size_cap_is_refused_unread(

@@ -5,10 +5,17 @@ comma list, ``-o`` for one streamable output or ``-`` for stdout, ``--dir``, ``-
 ``--arch``, ``--cache``, ``--pull``, ``--dry-run``, ``--no-sbom``, several config files
 merged, ``-`` for stdin) and adds ``--lock``/``--locked``, ``--offline`` and ``--platform``.
 
+``--policy FILE`` checks every image's cosign signature against a trust policy (the file
+``verify --policy`` reads) before anything is written; ``--sign-key FILE`` signs what the
+``push`` format pushes, with a ``cosign.key`` (its password from ``$COSIGN_PASSWORD``, as
+cosign reads it) or a PEM private key.
+
 Example::
 
     moby-assemble build -f kernel+initrd,tar --dir out --lock system.lock.json system.yml
     moby-assemble build --locked --lock system.lock.json -o - system.yml > system.tar
+    moby-assemble build --policy trust.yml -f push --reference 127.0.0.1:5000/sys/web:1 \
+        --sign-key cosign.key system.yml
     moby-assemble resolve --platform linux/amd64 --platform linux/arm64 system.yml -o lock.json
 """
 
@@ -32,6 +39,7 @@ from .._platform import Platform
 from ..assemble import Assembler, Bundle
 from ..outputs import get_format
 from ..registry import ImageReference, RegistryClient
+from ..trust import PrivateKey, TrustPolicy
 from ._options import (
     IMAGE_REFERENCE,
     PLATFORM,
@@ -44,8 +52,9 @@ from ._options import (
 )
 from ._state import CliState, dump_json
 from ._systems import default_name, load_system
+from ._verify import load_policy
 
-__all__ = ["build", "resolve"]
+__all__ = ["build", "load_signing_key", "resolve"]
 
 _DEFAULT_FORMAT = "kernel+initrd"
 _STREAM_FORMAT = "tar"
@@ -56,6 +65,17 @@ def _split_formats(values: tuple[str, ...]) -> list[str]:
     return list(dict.fromkeys(names))
 
 
+def load_signing_key(path: Path) -> PrivateKey:
+    """Read a signing key file as cosign does: the password comes from ``$COSIGN_PASSWORD``
+    (unset or empty: the empty password; a PEM key that is not encrypted needs none).
+
+    Raises:
+        ConfigError: unreadable, not a private key, or the wrong password (names the file).
+    """
+    password = os.environ.get("COSIGN_PASSWORD")
+    return PrivateKey.load(path, password=password.encode() if password else None)
+
+
 @contextlib.contextmanager
 def _assembler(
     state: CliState,
@@ -64,6 +84,7 @@ def _assembler(
     offline: bool,
     platform: Platform | None,
     source_date_epoch: int | None = None,
+    trust_policy: TrustPolicy | None = None,
 ) -> Iterator[tuple[Assembler, RegistryClient | None]]:
     """An assembler with the CLI's registry settings and progress display, and its client
     (``None`` offline)."""
@@ -78,6 +99,7 @@ def _assembler(
                 offline=offline,
                 progress=progress,
                 source_date_epoch=source_date_epoch,
+                trust_policy=trust_policy,
             )
         )
         yield asm, client
@@ -155,6 +177,22 @@ def _assembler(
     default=None,
     help="Time of generated entries (default: $SOURCE_DATE_EPOCH, else 0).",
 )
+@click.option(
+    "--policy",
+    "policy_file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="A trust policy file (YAML, JSON or TOML, as for 'verify'): every image must carry "
+    "the signatures it asks for, checked before anything is written.",
+)
+@click.option(
+    "--sign-key",
+    "sign_key_file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Sign what the push format pushes with this cosign.key or PEM private key "
+    "(password from $COSIGN_PASSWORD).",
+)
 @json_option
 @click.pass_context
 def build(
@@ -176,6 +214,8 @@ def build(
     compression: str | None,
     reference: ImageReference | None,
     source_date_epoch: int | None,
+    policy_file: Path | None,
+    sign_key_file: Path | None,
     as_json: bool,
 ) -> None:
     """Assemble a system from LinuxKit YAML (or TOML) files and write its outputs.
@@ -186,6 +226,7 @@ def build(
     state = state_of(ctx)
     chosen = _split_formats(formats) or [_STREAM_FORMAT if output else _DEFAULT_FORMAT]
     _check_flags(chosen, output, locked, lock_path, offline, pull, reference)
+    _check_trust_flags(chosen, offline, policy_file, sign_key_file)
     system = load_system(configs, stdin=sys.stdin)
     if dry_run:
         click.echo(system.to_yaml(), nl=False)
@@ -194,9 +235,18 @@ def build(
     options: dict[str, Any] = {}
     if compression is not None:
         options["compression"] = compression
+    # Both read before anything is assembled: a bad policy or password fails at once.
+    policy = load_policy(policy_file) if policy_file is not None else None
+    if sign_key_file is not None:
+        options["sign_key"] = load_signing_key(sign_key_file)
     out_name = name or default_name(configs)
     with _assembler(
-        state, cache, offline=offline, platform=target, source_date_epoch=source_date_epoch
+        state,
+        cache,
+        offline=offline,
+        platform=target,
+        source_date_epoch=source_date_epoch,
+        trust_policy=policy,
     ) as (asm, client):
         platform_used = asm.target_platform(system, target)
         lock = _lock_for(state, asm, system, platform_used, lock_path, locked)
@@ -239,6 +289,17 @@ def _check_flags(
         raise click.UsageError("the push format needs --reference host/repo:tag")
     if reference is not None and "push" not in formats:
         raise click.UsageError("--reference is for the push format (-f push)")
+
+
+def _check_trust_flags(
+    formats: list[str], offline: bool, policy_file: Path | None, sign_key_file: Path | None
+) -> None:
+    if policy_file is not None and offline:
+        raise click.UsageError(
+            "--policy cannot be checked with --offline: signatures are read from registries"
+        )
+    if sign_key_file is not None and "push" not in formats:
+        raise click.UsageError("--sign-key signs what the push format pushes (-f push)")
 
 
 def _format_names() -> tuple[str, ...]:

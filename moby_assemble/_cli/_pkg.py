@@ -2,12 +2,15 @@
 
 LinuxKit's ``linuxkit pkg build`` writes into its cache; so does this (``<cache>/store``,
 tagged ``<name>:<version>``) unless ``--layout`` names another OCI layout. ``--push`` also
-publishes the image, so a system can use it by reference.
+publishes the image, so a system can use it by reference; ``--sign-key`` signs it there,
+as ``cosign sign --key`` would (the password from ``$COSIGN_PASSWORD``).
 
 Example::
 
     moby-assemble pkg build components/dhcp
     moby-assemble pkg build --push 127.0.0.1:5000/moby-assemble/dhcp components/dhcp
+    COSIGN_PASSWORD=... moby-assemble pkg build --push 127.0.0.1:5000/moby-assemble/dhcp \
+        --sign-key cosign.key components/dhcp
     moby-assemble pkg build --no-apt --debs-dir ./debs --layout out/oci components/*
 """
 
@@ -19,6 +22,7 @@ import click
 
 from ..pkg import BuildResult, load_recipe
 from ..pkg import build as build_package
+from ._build import load_signing_key
 from ._options import cache_option, json_option, state_of
 from ._state import dump_json, store_for_cache
 
@@ -61,6 +65,14 @@ def pkg() -> None:
     default=None,
     help="Time of every entry (default: $SOURCE_DATE_EPOCH, else 0).",
 )
+@click.option(
+    "--sign-key",
+    "sign_key_file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Sign the pushed image with this cosign.key or PEM private key (password from "
+    "$COSIGN_PASSWORD); needs --push.",
+)
 @json_option
 @click.pass_context
 def pkg_build(
@@ -73,6 +85,7 @@ def pkg_build(
     debs_dir: Path | None,
     no_apt: bool,
     source_date_epoch: int | None,
+    sign_key_file: Path | None,
     as_json: bool,
 ) -> None:
     """Build the component image of each RECIPE (a folder with recipe.toml, or the file).
@@ -81,6 +94,9 @@ def pkg_build(
     oci-layout: reference.
     """
     state = state_of(ctx)
+    if sign_key_file is not None and push_to is None:
+        raise click.UsageError("--sign-key signs what is pushed: give --push too")
+    sign_key = load_signing_key(sign_key_file) if sign_key_file is not None else None
     store = layout if layout is not None else store_for_cache(cache).path
     results: list[BuildResult] = []
     with state.client() as client:
@@ -98,6 +114,7 @@ def pkg_build(
                 client=client if target is not None else None,
                 tag=tag,
                 source_date_epoch=source_date_epoch,
+                sign_key=sign_key,
             )
             state.info(
                 f"built {result.name} {result.version} in {result.seconds:.2f}s "

@@ -377,6 +377,8 @@ class Assembler:
         Raises:
             LockMismatchError: the lock does not pin every image of the system.
             ConfigError: the system is inconsistent (the message names the field).
+            SignatureError: an image fails the assembler's ``trust_policy`` (checked before
+                anything is written; see :meth:`check_signatures`).
             PlatformError, OfflineError, RegistryError, IntegrityError, LayerError: from
                 fetching and flattening images.
         """

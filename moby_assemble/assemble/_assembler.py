@@ -490,8 +490,8 @@ class Assembler:
         digest the lock pins (nothing is checked without a policy).
 
         ``oci-layout:`` images have no registry to hold their signatures: under a policy
-        whose default is ``deny`` they fail; under ``allow`` they need none (rules match
-        registry names only).
+        whose default is ``deny``, or with a rule ``**`` (every image), they fail; otherwise
+        they need none (other rules match registry names, which a layout has not).
 
         Raises:
             SignatureError: an image is unsigned, badly signed, or denied; the message has
@@ -506,14 +506,19 @@ class Assembler:
         if client is None:  # refused in __init__; kept for type checkers
             raise ConfigError("a trust policy cannot be checked offline", path="trust_policy")
         remote: list[tuple[str, str | None]] = []
+        catch_all = any(rule.pattern == "**" for rule in self._trust.rules)
         for image in lock.images:
             if not is_layout_reference(image.reference):
                 remote.append((image.reference, image.digest))
-            elif self._trust.default == "deny":
+            elif self._trust.default == "deny" or catch_all:
                 raise SignatureError(
                     f"{image.reference}@{image.digest}: the signature of an oci-layout image "
                     "cannot be checked (signatures are read from registries), and the trust "
-                    "policy denies unmatched images",
+                    + (
+                        "policy's rule '**' covers every image"
+                        if catch_all
+                        else "policy denies unmatched images"
+                    ),
                     reference=image.reference,
                 )
         results = self._trust.verify_all(client, remote)

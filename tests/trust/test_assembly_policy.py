@@ -9,6 +9,7 @@ import pytest
 
 from moby_assemble import Assembler, ConfigError, SignatureError, System
 from moby_assemble.registry import RegistryClient
+from moby_assemble.testing import Image, Layer
 from moby_assemble.trust import PrivateKey, TrustPolicy, sign_image
 
 from .conftest import PushImage
@@ -121,3 +122,30 @@ def test_a_policy_is_refused_offline(keys: dict[str, PrivateKey], tmp_path: Path
     with pytest.raises(ConfigError, match="cannot be checked offline") as info:
         Assembler(tmp_path / "cache", offline=True, trust_policy=policy)
     assert info.value.path == "trust_policy"
+
+
+def test_oci_layout_images_are_refused_unless_the_policy_leaves_them_unmatched(
+    client: RegistryClient, keys: dict[str, PrivateKey], tmp_path: Path
+) -> None:
+    Image([Layer().file("etc/id", b"from a layout\n")]).build().write_oci_layout(
+        tmp_path / "oci", "app"
+    )
+    reference = f"oci-layout:{tmp_path / 'oci'}:app"
+    system = System(platform="linux/amd64", init=[reference])
+    deny = TrustPolicy(default="deny").with_rule("**", [keys["ecdsa-p256"].public_key])
+    with (
+        Assembler(tmp_path / "cache", client=client, trust_policy=deny) as asm,
+        pytest.raises(SignatureError, match="oci-layout image cannot be checked") as info,
+    ):
+        asm.assemble(system)
+    assert info.value.reference == reference
+    assert not (tmp_path / "cache" / "bundles").exists()
+    every = TrustPolicy(default="allow").with_rule("**", [keys["ecdsa-p256"].public_key])
+    with (
+        Assembler(tmp_path / "cache", client=client, trust_policy=every) as asm,
+        pytest.raises(SignatureError, match="rule '\\*\\*' covers every image"),
+    ):
+        asm.assemble(system)
+    allow = TrustPolicy(default="allow").with_rule("127.0.0.1:*/**", [keys["rsa"].public_key])
+    with Assembler(tmp_path / "cache", client=client, trust_policy=allow) as asm:
+        assert asm.assemble(system).rootfs_tar.is_file()

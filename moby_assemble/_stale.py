@@ -22,12 +22,13 @@ import fcntl
 import fnmatch
 import logging
 import os
+import re
 import shutil
 import time
 from collections.abc import Iterable
 from pathlib import Path
 
-__all__ = ["LOCK_NAME", "lock_fd", "lock_path", "remove_stale"]
+__all__ = ["LOCK_NAME", "lock_fd", "lock_path", "remove_stale", "remove_stale_groups"]
 
 logger = logging.getLogger("moby_assemble")
 
@@ -68,6 +69,62 @@ def _try_lock(path: Path) -> int | None:
         os.close(fd)
         return None
     return fd
+
+
+def remove_stale_groups(
+    directory: Path, pattern: re.Pattern[str], lock_name: str, *, now: float | None = None
+) -> list[Path]:
+    """Remove temporary names of ``directory`` that share an owner with a lock file.
+
+    ``pattern`` matches a temporary name and captures its owner's token as group
+    ``token``; ``lock_name`` formats the owner's lock file name from ``token``. A token
+    whose lock file exists and is not locked (its owner died) loses its names and its lock
+    file; one without a lock file loses names older than :data:`UNLOCKED_DIR_SECONDS`.
+    Errors are logged, never raised.
+    """
+    now = time.time() if now is None else now
+    removed: list[Path] = []
+    try:
+        names = sorted(os.listdir(directory))
+    except OSError:
+        return removed
+    groups: dict[str, list[Path]] = {}
+    for name in names:
+        match = pattern.fullmatch(name)
+        if match is not None:
+            groups.setdefault(match.group("token"), []).append(directory / name)
+    for token, paths in groups.items():
+        lock = directory / lock_name.format(token=token)
+        fd = _try_lock(lock)
+        if fd is None and lock.exists():
+            continue  # its owner is alive
+        try:
+            for path in paths:
+                try:
+                    age = now - path.lstat().st_mtime
+                except OSError:
+                    continue
+                if age < GRACE_SECONDS or (fd is None and age < UNLOCKED_DIR_SECONDS):
+                    continue
+                _remove(path)
+                removed.append(path)
+                logger.info("removed %s, left behind by a process that did not finish", path)
+            if fd is not None:
+                lock.unlink(missing_ok=True)
+        except OSError as e:
+            logger.warning("cannot remove what was left in %s: %s", directory, e)
+        finally:
+            if fd is not None:
+                with contextlib.suppress(OSError):
+                    os.close(fd)
+    return removed
+
+
+def _remove(path: Path) -> None:
+    if os.path.isdir(path) and not path.is_symlink():
+        shutil.rmtree(path)
+    else:
+        path.unlink()
 
 
 def remove_stale(

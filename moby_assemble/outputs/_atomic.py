@@ -4,7 +4,10 @@ An :class:`AtomicOutput` hands out temporary paths next to the final ones (same 
 so ``rename`` is atomic and never copies), fsyncs everything on :meth:`~AtomicOutput.commit`,
 and renames all of them only once every part of the output is complete. An exception
 inside the ``with`` block removes every temporary file and directory, so a failed write
-leaves neither a half-written file under its final name nor litter behind.
+leaves neither a half-written file under its final name nor litter behind. A writer that is
+killed cannot clean up: its temporary names stay, next to its lock file
+(``.moby-assemble-<token>.lock``, ``flock``-ed while it writes). The next writer in the
+directory removes the names whose lock file nobody holds any more, never a live writer's.
 
 Example::
 
@@ -19,6 +22,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import secrets
 import shutil
 from pathlib import Path
@@ -26,6 +30,7 @@ from types import TracebackType
 from typing import BinaryIO
 
 from .._errors import OutputError
+from .._stale import lock_path, remove_stale_groups
 
 __all__ = ["AtomicOutput", "check_output_name"]
 
@@ -46,6 +51,12 @@ def check_output_name(name: str, *, format: str | None = None) -> str:
             path=name,
         )
     return name
+
+
+# Temporary names: ".<final>.tmp-<token>" (parts) and ".<final>.old-<token>" (a directory
+# moved aside); ".moby-assemble-<token>.lock" is held by the writer while they exist.
+_TEMP_NAME = re.compile(r"\..+\.(?:tmp|old)-(?P<token>[0-9a-f]{8})")
+_LOCK_NAME = ".moby-assemble-{token}.lock"
 
 
 def _fsync_path(path: Path) -> None:
@@ -89,14 +100,26 @@ class AtomicOutput:
         self._token = secrets.token_hex(4)
         self._parts: dict[str, Path] = {}
         self._committed: tuple[Path, ...] | None = None
+        self._lock_fd: int | None = None
         try:
             self.directory.mkdir(parents=True, exist_ok=True)
+            # What an earlier writer killed mid-way left here goes first; then this writer's
+            # own lock, held until commit or discard, keeps its names safe from others.
+            remove_stale_groups(self.directory, _TEMP_NAME, _LOCK_NAME)
+            self._lock_path = self.directory / _LOCK_NAME.format(token=self._token)
+            self._lock_fd = lock_path(self._lock_path)
         except OSError as e:
             raise OutputError(
                 f"cannot create output directory {self.directory}: {e.strerror}",
                 format=format,
                 path=str(self.directory),
             ) from None
+
+    def _unlock(self) -> None:
+        if self._lock_fd is not None:
+            self._lock_path.unlink(missing_ok=True)
+            os.close(self._lock_fd)
+            self._lock_fd = None
 
     @property
     def paths(self) -> tuple[Path, ...]:
@@ -162,7 +185,11 @@ class AtomicOutput:
                 format=self.format,
                 path=str(self.directory),
             ) from None
+        except BaseException:
+            self.discard()
+            raise
         self._parts.clear()
+        self._unlock()
         self._committed = tuple(finals)
         logger.info("%s: wrote %s", self.format, ", ".join(p.name for p in finals))
         return self._committed
@@ -185,6 +212,7 @@ class AtomicOutput:
         for temp in self._parts.values():
             _remove(temp)
         self._parts.clear()
+        self._unlock()
 
     def __enter__(self) -> AtomicOutput:
         return self

@@ -326,6 +326,7 @@ CRASHES = Table(
             "`kill -9` of a process writing the `tar` and `docker` outputs of an assembled "
             "system, once its temporary output file is growing.",
             "No file exists under a final output name; the store verifies clean; the rerun "
+            "removes the dead writer's temporary files (its lock file is no longer held) and "
             "writes complete outputs identical to those of an undisturbed run.",
         ),
     ),

@@ -2,7 +2,8 @@
 
 hashlib releases the GIL while it hashes buffers of 2 KiB or more, so a SHA-256 of the
 root filesystem tar, or of a layer's uncompressed stream, costs no time on the thread that
-parses and writes tars when a second core is free. Bytes are handed over by reference: a
+parses and writes tars when a second core is free. With one CPU (``taskset``, a cpuset) it
+hashes in place: a thread would only add hand-overs. Bytes are handed over by reference: a
 caller must not modify a buffer after passing it to :meth:`BackgroundHash.update` (the
 tar writer never does: it hands over a buffer and starts a new one). Small updates are
 batched, so the queue sees about one item per 256 KiB; it is bounded, so memory stays
@@ -19,6 +20,7 @@ Example::
 from __future__ import annotations
 
 import hashlib
+import os
 import queue
 import threading
 from types import TracebackType
@@ -28,6 +30,14 @@ __all__ = ["BackgroundHash"]
 
 _BATCH = 256 << 10
 _DEPTH = 4
+
+
+def _cpus() -> int:
+    """CPUs this process may run on now (``taskset`` and cgroups' cpusets included)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):  # pragma: no cover - not Linux
+        return os.cpu_count() or 1
 
 
 class BackgroundHash:
@@ -47,10 +57,15 @@ class BackgroundHash:
         self._pending = bytearray()
         self._result: bytes | None = None
         self._error: BaseException | None = None
-        self._thread: threading.Thread | None = threading.Thread(
-            target=self._run, name="moby-assemble-hash", daemon=True
-        )
-        self._thread.start()
+        self._live = True
+        # One CPU: a thread would only add hand-overs; hash where the bytes are.
+        self._inline = _cpus() < 2
+        self._thread: threading.Thread | None = None
+        if not self._inline:
+            self._thread = threading.Thread(
+                target=self._run, name="moby-assemble-hash", daemon=True
+            )
+            self._thread.start()
 
     def _run(self) -> None:
         hash_ = self._hash
@@ -65,8 +80,11 @@ class BackgroundHash:
 
     def update(self, data: bytes | bytearray | memoryview) -> None:
         """Add ``data`` (not copied when large: do not modify it afterwards)."""
-        if self._thread is None:
+        if not self._live:
             raise ValueError("BackgroundHash is finished")
+        if self._inline:
+            self._hash.update(data)
+            return
         if len(data) >= _BATCH:
             if self._pending:
                 self._queue.put(self._pending)
@@ -79,8 +97,12 @@ class BackgroundHash:
                 self._pending = bytearray()
 
     def _finish(self) -> None:
+        if not self._live:
+            return
+        self._live = False
         thread = self._thread
-        if thread is None:
+        if thread is None:  # hashed inline
+            self._result = self._hash.digest()
             return
         self._thread = None
         if self._pending:

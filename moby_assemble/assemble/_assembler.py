@@ -442,10 +442,15 @@ class Assembler:
                     ctx.finish()
                 writer.close()
                 raw.flush()
-                os.fsync(raw.fileno())
-            digest = f"sha256:{hashing.hash.hexdigest()}"
+                digest = f"sha256:{hashing.hash.hexdigest()}"
+                final = bundles / hashing.hash.hexdigest()[:32]
+                # Durable before it gets its final name (a crash must not leave a short file
+                # there); an assembly that was published before needs no fsync.
+                synced = not (final / "rootfs.tar").is_file()
+                if synced:
+                    os.fsync(raw.fileno())
             (work / LOCK_NAME).unlink()
-            final = self._publish(work, bundles / hashing.hash.hexdigest()[:32])
+            final = self._publish(work, final, synced=synced)
             segments.commit(final)
         except BaseException:
             segments.discard()
@@ -539,12 +544,19 @@ class Assembler:
         return removed
 
     @staticmethod
-    def _publish(work: Path, final: Path) -> Path:
-        """Move the finished work directory to its content-addressed name."""
+    def _publish(work: Path, final: Path, *, synced: bool) -> Path:
+        """Move the finished work directory to its content-addressed name (``fsync``-ing
+        its root tar first unless ``synced``)."""
         if (final / "rootfs.tar").is_file():
             # The same bytes were assembled before: keep that copy.
             shutil.rmtree(work, ignore_errors=True)
             return final
+        if not synced:  # the earlier copy went away since we looked
+            fd = os.open(work / "rootfs.tar", os.O_RDONLY)
+            try:
+                os.fsync(fd)
+            finally:
+                os.close(fd)
         try:
             if final.exists():
                 _swap(work, final)

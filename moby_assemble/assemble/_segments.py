@@ -40,7 +40,6 @@ from typing import Any
 import attrs
 
 from .._errors import IntegrityError
-from .._parse import loads_json
 from .._stale import lock_fd
 from .._version import __version__
 
@@ -114,7 +113,9 @@ class SegmentIndex:
         """The section with ``key``, if an earlier bundle that holds it still exists."""
         path = self._path(key)
         try:
-            doc = loads_json(path.read_bytes())
+            # Our own file, whose journal alone has tens of thousands of brackets: parsed
+            # without loads_json's depth walk (RecursionError still only drops the entry).
+            doc = json.loads(path.read_bytes())
             rootfs = self._bundles / doc["bundle"] / "rootfs.tar"
             if rootfs.stat().st_size < doc["offset"] + doc["length"]:
                 return None
@@ -133,7 +134,7 @@ class SegmentIndex:
             )
         except FileNotFoundError:
             return None
-        except (OSError, ValueError, KeyError, TypeError, binascii.Error) as e:
+        except (OSError, ValueError, KeyError, TypeError, binascii.Error, RecursionError) as e:
             # A damaged index entry only costs the reuse: drop it.
             logger.warning("ignoring the damaged segment index entry %s: %s", path, e)
             path.unlink(missing_ok=True)

@@ -28,7 +28,7 @@ import time
 from collections.abc import Iterable
 from pathlib import Path
 
-__all__ = ["LOCK_NAME", "lock_fd", "lock_path", "remove_stale", "remove_stale_groups"]
+__all__ = ["LOCK_NAME", "lock_fd", "lock_path", "remove_stale", "remove_stale_groups", "touch"]
 
 logger = logging.getLogger("moby_assemble")
 
@@ -38,6 +38,15 @@ LOCK_NAME = ".lock"
 GRACE_SECONDS = 5.0
 #: A temporary directory without a lock file is removed once it is this old.
 UNLOCKED_DIR_SECONDS = 3600.0
+
+
+def touch(path: Path) -> None:
+    """Record that ``path`` was used now (its modification time: what the cache's pruning
+    goes by); errors are ignored."""
+    try:
+        os.utime(path)
+    except OSError as e:  # read-only cache, or removed meanwhile: only costs its age
+        logger.debug("cannot mark %s as used: %s", path, e)
 
 
 def lock_fd(fd: int) -> None:

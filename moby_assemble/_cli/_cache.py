@@ -88,15 +88,42 @@ def cache_rm(ctx: click.Context, names: tuple[str, ...], cache: Path, keep_blobs
         state.info(f"freed {format_bytes(result.freed_bytes)} ({len(result.removed)} blobs)")
 
 
+_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
+
+
+def _duration(text: str) -> float:
+    """``90s``, ``30m``, ``12h``, ``7d``, ``2w`` (or plain seconds) in seconds."""
+    number, unit = (text[:-1], text[-1]) if text[-1:] in _UNITS else (text, "s")
+    try:
+        value = float(number)
+    except ValueError:
+        value = -1.0
+    if value < 0:
+        raise click.BadParameter(f"{text!r} is not a duration like 12h, 7d or 2w")
+    return value * _UNITS[unit]
+
+
 @cache.command("gc")
 @cache_option
+@click.option(
+    "--max-age",
+    default="7d",
+    show_default=True,
+    help="Also remove assembled bundles and flattened images not used for this long "
+    "(s, m, h, d, w).",
+)
 @click.option("--dry-run", is_flag=True, help="Only say what would be removed.")
 @json_option
 @click.pass_context
-def cache_gc(ctx: click.Context, cache: Path, dry_run: bool, as_json: bool) -> None:
-    """Remove blobs that no cached image needs, and leftovers of interrupted writes."""
+def cache_gc(ctx: click.Context, cache: Path, max_age: str, dry_run: bool, as_json: bool) -> None:
+    """Remove blobs that no cached image needs, bundles and flattened images not used for
+    --max-age, and leftovers of interrupted writes."""
+    from ..assemble._prune import prune_cache  # the assembler's part of the cache
+
+    older_than = _duration(max_age)
     store = store_for_cache(cache)
     result = store.gc(dry_run=dry_run)
+    pruned = prune_cache(cache.expanduser(), older_than=older_than, dry_run=dry_run)
     if as_json:
         click.echo(
             dump_json(
@@ -104,6 +131,8 @@ def cache_gc(ctx: click.Context, cache: Path, dry_run: bool, as_json: bool) -> N
                     "removed": list(result.removed),
                     "freedBytes": result.freed_bytes,
                     "removedTempFiles": result.removed_temp_files,
+                    "removedAssemblyFiles": [str(p) for p in pruned.removed],
+                    "freedAssemblyBytes": pruned.freed_bytes,
                     "dryRun": dry_run,
                 }
             )
@@ -111,6 +140,10 @@ def cache_gc(ctx: click.Context, cache: Path, dry_run: bool, as_json: bool) -> N
         return
     verb = "would free" if dry_run else "freed"
     click.echo(f"{verb} {format_bytes(result.freed_bytes)} ({len(result.removed)} blobs)")
+    click.echo(
+        f"{verb} {format_bytes(pruned.freed_bytes)} of bundles and flattened images not "
+        f"used for {max_age} ({len(pruned.removed)} paths)"
+    )
 
 
 @cache.command("verify")

@@ -32,6 +32,7 @@ from ._events import (
 )
 from ._flatcache import FlatCache
 from ._pipeline import STEPS, Step, run_steps
+from ._prune import PruneResult, prune_cache
 
 __all__ = [
     "MAX_LAYER_SIZE",
@@ -48,6 +49,7 @@ __all__ = [
     "ImageReused",
     "ImageUse",
     "ProgressSink",
+    "PruneResult",
     "SbomGenerator",
     "Step",
     "StepFailed",
@@ -55,6 +57,7 @@ __all__ = [
     "StepStarted",
     "WrittenOutputs",
     "default_cache_dir",
+    "prune_cache",
     "run_steps",
     "source_date_epoch",
 ]

@@ -48,7 +48,7 @@ from .._errors import ConfigError, SignatureError, StoreError
 from .._lock import Lock, LockedImage, image_locations, layout_sources, system_checksum
 from .._platform import Platform
 from .._runtime_spec import allocate_ids
-from .._stale import LOCK_NAME, lock_path, remove_stale
+from .._stale import LOCK_NAME, lock_path, remove_stale, touch
 from ..registry import DockerConfig, Puller, RegistryClient
 from ..store import Store
 from ._bundle import Bundle
@@ -548,7 +548,8 @@ class Assembler:
         """Move the finished work directory to its content-addressed name (``fsync``-ing
         its root tar first unless ``synced``)."""
         if (final / "rootfs.tar").is_file():
-            # The same bytes were assembled before: keep that copy.
+            # The same bytes were assembled before: keep that copy (used again: see _prune).
+            touch(final)
             shutil.rmtree(work, ignore_errors=True)
             return final
         if not synced:  # the earlier copy went away since we looked
@@ -564,6 +565,7 @@ class Assembler:
                 os.replace(work, final)
         except OSError:
             if (final / "rootfs.tar").is_file():  # another process won the race
+                touch(final)
                 shutil.rmtree(work, ignore_errors=True)
                 return final
             raise

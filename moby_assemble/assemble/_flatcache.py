@@ -45,7 +45,7 @@ from typing import TYPE_CHECKING, Any, BinaryIO
 
 from .._errors import IntegrityError, LayerError, StoreError
 from .._oci import validate_digest
-from .._stale import lock_fd
+from .._stale import lock_fd, touch
 from ..layers import EntryType, LayerSource, TarEntry, TarWriter, flatten_layers, read_tar
 
 try:
@@ -404,6 +404,7 @@ class FlatCache:
             raise StoreError(
                 f"image {digest} is not in the flat cache {self._dir}", path=str(path)
             ) from None
+        touch(path)  # in use (see _prune)
         reader = _CheckingReader(f)
         try:
             yield self._verified(read_tar(reader, layer=str(path)), reader, path, expected)  # type: ignore[arg-type]

@@ -40,7 +40,7 @@ from typing import Any
 import attrs
 
 from .._errors import IntegrityError
-from .._stale import lock_fd
+from .._stale import lock_fd, touch
 from .._version import __version__
 
 try:
@@ -148,6 +148,7 @@ class SegmentIndex:
                 to ``write`` must be discarded).
         """
         fd = os.open(segment.rootfs, os.O_RDONLY)
+        touch(segment.rootfs.parent)  # its bundle is in use (see _prune)
         try:
             pos, left, check = segment.offset, segment.length, 0
             while left:

@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import tarfile
+import time
 from pathlib import Path
 
 import pytest
 
 from moby_assemble.store import Store
 
-from .conftest import Invoke, PushedImage
+from .conftest import Invoke, PushedImage, TinySystem
 
 
 def _pull(invoke: Invoke, cache: Path, image: PushedImage, *extra: str) -> None:
@@ -150,3 +152,32 @@ def test_verify_reports_a_corrupted_blob(
     result = invoke("cache", "verify", "--cache", cache, code=6)
     assert single_image.layer_digests[0].split(":")[1] in result.stdout
     assert "problems in the cache" in result.stderr
+
+
+def test_gc_removes_bundles_not_used_for_max_age(
+    invoke: Invoke, tiny_system: TinySystem, tmp_path: Path
+) -> None:
+    cache = tmp_path / "cache"
+    invoke("-q", "build", "--cache", cache, "--dir", tmp_path / "out", "-f", "tar",
+           tiny_system.config)  # fmt: skip
+    bundles = [p for p in (cache / "bundles").iterdir() if not p.name.startswith(".")]
+    assert len(bundles) == 1
+    kept = json.loads(invoke("cache", "gc", "--cache", cache, "--json").stdout)
+    assert kept["removedAssemblyFiles"] == []  # used just now: within the default 7d
+    assert bundles[0].exists()
+    then = time.time() - 3 * 3600
+    os.utime(bundles[0], (then, then))
+    dry = json.loads(
+        invoke("cache", "gc", "--cache", cache, "--max-age", "2h", "--dry-run", "--json").stdout
+    )
+    assert str(bundles[0]) in dry["removedAssemblyFiles"]
+    assert dry["freedAssemblyBytes"] > 0
+    assert bundles[0].exists()
+    result = invoke("cache", "gc", "--cache", cache, "--max-age", "2h")
+    assert "of bundles and flattened images not used for 2h" in result.stdout
+    assert not bundles[0].exists()
+
+
+def test_gc_refuses_a_max_age_that_is_not_a_duration(invoke: Invoke, tmp_path: Path) -> None:
+    result = invoke("cache", "gc", "--cache", tmp_path, "--max-age", "soon", code=2)
+    assert "'soon' is not a duration like 12h, 7d or 2w" in result.stderr

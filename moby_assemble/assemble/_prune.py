@@ -1,0 +1,128 @@
+"""Keeping the assembly cache bounded: bundles, flat-cache entries and section index entries
+not used for a while are removed.
+
+Every assembly adds a bundle (a root tar as large as the system); rebuilds add more. Each of
+these names records when it was last *used*, not only written, in its modification time:
+a bundle when an assembly finds it already there or copies sections out of it, a flat-cache
+entry when it is read. :func:`prune_cache` removes what was not used for ``older_than``
+seconds, then the section index entries whose bundle is gone, then what killed processes left
+behind (see :meth:`Assembler.remove_stale <moby_assemble.assemble.Assembler.remove_stale>`).
+Nothing a later assembly needs for correctness is removed: anything missing is made again
+(from the store's blobs, which :meth:`Store.gc <moby_assemble.store.Store.gc>` looks after).
+
+Example::
+
+    result = prune_cache(Path("~/.cache/moby-assemble").expanduser(), older_than=7 * 86400)
+    print(len(result.removed), result.freed_bytes)
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import shutil
+import time
+from pathlib import Path
+
+import attrs
+
+from .._stale import remove_stale
+from ._flatcache import FORMAT as FLAT_FORMAT
+
+__all__ = ["PruneResult", "prune_cache"]
+
+logger = logging.getLogger("moby_assemble.assemble")
+
+
+@attrs.frozen
+class PruneResult:
+    """What :func:`prune_cache` removed (or would remove, with ``dry_run``).
+
+    Attributes:
+        removed: the paths, sorted.
+        freed_bytes: their total size (killed processes' litter not counted).
+    """
+
+    removed: tuple[Path, ...]
+    freed_bytes: int
+
+
+def _size(path: Path) -> int:
+    try:
+        if path.is_dir() and not path.is_symlink():
+            return sum(p.lstat().st_size for p in path.rglob("*") if not p.is_dir())
+        return path.lstat().st_size
+    except OSError:
+        return 0
+
+
+def _old(path: Path, cutoff: float) -> bool:
+    try:
+        return path.lstat().st_mtime < cutoff
+    except OSError:
+        return False
+
+
+def prune_cache(
+    cache: Path, *, older_than: float, dry_run: bool = False, now: float | None = None
+) -> PruneResult:
+    """Remove bundles and flat-cache entries of ``cache`` not used for ``older_than``
+    seconds, section index entries whose bundle is gone, and killed processes' litter.
+
+    Args:
+        cache: the assembler's cache directory (``store/`` is left alone).
+        older_than: seconds since the last use.
+        dry_run: only report what would be removed.
+        now: the current time (for tests).
+
+    Raises:
+        ValueError: ``older_than`` is negative.
+    """
+    if older_than < 0:
+        raise ValueError(f"older_than must not be negative, got {older_than}")
+    now = time.time() if now is None else now
+    cutoff = now - older_than
+    doomed: list[Path] = []
+    bundles = cache / "bundles"
+    gone: set[str] = set()
+    if bundles.is_dir():
+        for path in sorted(bundles.iterdir()):
+            if not path.name.startswith(".") and path.is_dir() and _old(path, cutoff):
+                doomed.append(path)
+                gone.add(path.name)
+    flat = cache / "flat"
+    if flat.is_dir():
+        for path in sorted(flat.glob(f"{FLAT_FORMAT}-*.tar")):
+            if _old(path, cutoff):
+                doomed.append(path)
+                sidecar = path.with_name(path.name + ".crc32")
+                if sidecar.exists():
+                    doomed.append(sidecar)
+        for path in sorted(flat.glob(f"{FLAT_FORMAT}-*.seen")):
+            if _old(path, cutoff):
+                doomed.append(path)
+    segments = cache / "segments"
+    if segments.is_dir():
+        for path in sorted(segments.glob("v*-*.json")):
+            try:
+                bundle = json.loads(path.read_bytes()).get("bundle")
+            except (OSError, ValueError, RecursionError, AttributeError):
+                bundle = None  # damaged: no use to anybody
+            if not isinstance(bundle, str) or bundle in gone or not (bundles / bundle).is_dir():
+                doomed.append(path)
+    freed = sum(_size(p) for p in doomed)
+    if not dry_run:
+        for path in doomed:
+            try:
+                if path.is_dir() and not path.is_symlink():
+                    shutil.rmtree(path)
+                else:
+                    path.unlink(missing_ok=True)
+            except OSError as e:
+                logger.warning("cannot remove %s: %s", path, e)
+        litter = remove_stale(bundles, (".assembling-*",), now=now)
+        litter += remove_stale(flat, (".*.tmp",), now=now)
+        litter += remove_stale(segments, (".*.tmp",), now=now)
+        doomed += litter
+    logger.info("cache prune: %d paths, %d bytes", len(doomed), freed)
+    return PruneResult(tuple(sorted(doomed)), freed)

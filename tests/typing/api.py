@@ -130,11 +130,13 @@ def offline_assembly(system: ma.System, cache: Path) -> ma.Bundle:
 
 
 def bounded_assembly(system: ma.System, cache: Path) -> list[Path]:
-    """A tighter decompression-bomb bound; litter of killed builds removed explicitly."""
+    """A tighter decompression-bomb bound; litter of killed builds removed explicitly; what
+    was not used for a week pruned."""
     with ma.Assembler(cache, max_layer_size=MAX_LAYER_SIZE // 64) as asm:
         removed: list[Path] = asm.remove_stale()
         asm.assemble(system)
-    return removed
+    pruned: PruneResult = prune_cache(cache, older_than=7 * 86400, dry_run=True)
+    return [*removed, *pruned.removed]
 
 
 class CmdlineFormat:

@@ -21,7 +21,9 @@ from moby_assemble.assemble import (
     AssemblyEvent,
     BundleContainer,
     ProgressSink,
+    PruneResult,
     default_cache_dir,
+    prune_cache,
     source_date_epoch,
 )
 from moby_assemble.components import init, kernel, network, runtime, services, storage

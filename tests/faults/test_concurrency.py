@@ -33,8 +33,9 @@ _BUILD = textwrap.dedent(
     from moby_assemble.assemble import Assembler
     from moby_assemble.registry import RegistryConfig
 
-    cache, system_yaml, host, go = sys.argv[1:5]
+    cache, system_yaml, host, go, ready = sys.argv[1:6]
     system = System.from_yaml(Path(system_yaml))
+    Path(ready).touch()
     while not Path(go).exists():
         time.sleep(0.005)
     registries = {host: RegistryConfig(plain_http=True)}
@@ -78,16 +79,22 @@ def _build_together(systems: list[System], host: str, cache: Path, work: Path) -
     for i, system in enumerate(systems):
         path = work / f"system-{i}.yml"
         path.write_text(system.to_yaml())
+        ready = work / f"ready-{i}"
         children.append(
             subprocess.Popen(
-                [sys.executable, "-c", _BUILD, str(cache), str(path), host, str(go)],
+                [sys.executable, "-c", _BUILD, str(cache), str(path), host, str(go), str(ready)],
                 cwd=ROOT,
                 stdout=subprocess.PIPE,
                 stderr=subprocess.PIPE,
                 text=True,
             )
         )
-    time.sleep(0.3)  # let both import and wait at the start line
+    # Both at the start line (imports done, however loaded the machine is), then go.
+    deadline = time.monotonic() + 60
+    while not all((work / f"ready-{i}").exists() for i in range(len(systems))):
+        assert time.monotonic() < deadline, "the builders never got ready"
+        assert all(c.poll() is None for c in children), "a builder died before the start"
+        time.sleep(0.01)
     go.touch()
     digests = []
     for child in children:

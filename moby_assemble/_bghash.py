@@ -47,7 +47,8 @@ class BackgroundHash:
         name: the hashlib algorithm.
 
     Call :meth:`hexdigest` (or :meth:`digest`) once the last update is in; :meth:`close`
-    stops the worker without a result (on errors). Both are idempotent.
+    (also on errors) stops the worker. Both are idempotent; after either, :meth:`update`
+    is refused.
     """
 
     def __init__(self, name: str = "sha256") -> None:
@@ -57,11 +58,9 @@ class BackgroundHash:
         self._pending = bytearray()
         self._result: bytes | None = None
         self._error: BaseException | None = None
-        self._live = True
-        # One CPU: a thread would only add hand-overs; hash where the bytes are.
-        self._inline = _cpus() < 2
+        # One CPU: a thread would only add hand-overs; hash where the bytes are (no thread).
         self._thread: threading.Thread | None = None
-        if not self._inline:
+        if _cpus() >= 2:
             self._thread = threading.Thread(
                 target=self._run, name="moby-assemble-hash", daemon=True
             )
@@ -80,12 +79,11 @@ class BackgroundHash:
 
     def update(self, data: bytes | bytearray | memoryview) -> None:
         """Add ``data`` (not copied when large: do not modify it afterwards)."""
-        if not self._live:
+        if self._result is not None:
             raise ValueError("BackgroundHash is finished")
-        if self._inline:
+        if self._thread is None:
             self._hash.update(data)
-            return
-        if len(data) >= _BATCH:
+        elif len(data) >= _BATCH:
             if self._pending:
                 self._queue.put(self._pending)
                 self._pending = bytearray()
@@ -97,28 +95,22 @@ class BackgroundHash:
                 self._pending = bytearray()
 
     def _finish(self) -> None:
-        if not self._live:
+        if self._result is not None:
             return
-        self._live = False
-        thread = self._thread
-        if thread is None:  # hashed inline
-            self._result = self._hash.digest()
-            return
-        self._thread = None
-        if self._pending:
-            self._queue.put(self._pending)
-            self._pending = bytearray()
-        self._queue.put(None)
-        thread.join()
-        if self._error is not None:  # pragma: no cover - see _run
-            raise self._error
+        if self._thread is not None:
+            if self._pending:
+                self._queue.put(self._pending)
+                self._pending = bytearray()
+            self._queue.put(None)
+            self._thread.join()
+            if self._error is not None:  # pragma: no cover - see _run
+                raise self._error
         self._result = self._hash.digest()
 
     def digest(self) -> bytes:
         """The digest of everything passed to :meth:`update` (waits for the worker)."""
         self._finish()
-        if self._result is None:
-            raise ValueError("BackgroundHash was closed without a result")
+        assert self._result is not None
         return self._result
 
     def hexdigest(self) -> str:

@@ -134,10 +134,6 @@ class _Window(io.RawIOBase):
         return data
 
 
-class _AbandonedError(Exception):
-    """The caller of :meth:`FlatCache.flatten_entries` did not take every entry."""
-
-
 class _Tee:
     """Writes each flattened entry to the cache tar and hands it on with its data."""
 
@@ -316,20 +312,19 @@ class FlatCache:
                 flat = flatten_layers(sources, max_size=self._max, include_root=False)
                 tee = _Tee(flat, writer, raw, read_fd)
                 yield iter(tee)
-                if not tee.done:
-                    # The caller stopped early: what was written is not the whole image.
-                    raise _AbandonedError
-                writer.close()
-                raw.flush()
-                os.fsync(raw.fileno())
+                if tee.done:
+                    writer.close()
+                    raw.flush()
+                    os.fsync(raw.fileno())
+            if not tee.done:
+                # The caller stopped early: what was written is not the whole image.
+                tmp.unlink(missing_ok=True)
+                return
             os.replace(tmp, path)
             sidecar = self._sidecar(path)
             side_tmp = sidecar.with_name(f".{sidecar.name}.{os.getpid()}.tmp")
             side_tmp.write_text(_check_line(checking.crc, checking.size) + "\n")
             os.replace(side_tmp, sidecar)
-        except _AbandonedError:
-            tmp.unlink(missing_ok=True)
-            return
         except BaseException:
             tmp.unlink(missing_ok=True)
             raise

@@ -272,17 +272,7 @@ class BuildContext:
         """Record what was written since :meth:`begin_section` as the section ``key``."""
         if key is None or self.segments is None:
             return
-        section = self.writer.end_section()
-        self.segments.record(
-            key,
-            offset=section.offset,
-            length=section.length,
-            crc=section.crc32,
-            entries=section.entries,
-            count=count,
-            journal=section.journal,
-            apk=apk,
-        )
+        self.segments.record(key, self.writer.end_section(), count=count, apk=apk)
 
     @contextlib.contextmanager
     def image_entries(

@@ -42,6 +42,7 @@ import attrs
 from .._errors import IntegrityError
 from .._stale import lock_fd, touch
 from .._version import __version__
+from ._rootfs import Section
 
 try:
     from isal.isal_zlib import crc32
@@ -170,27 +171,17 @@ class SegmentIndex:
                 subject=str(segment.rootfs),
             )
 
-    def record(
-        self,
-        key: str,
-        *,
-        offset: int,
-        length: int,
-        crc: int,
-        entries: int,
-        count: int,
-        journal: list[tuple[str, str]],
-        apk: bytes | None = None,
-    ) -> None:
-        """Remember a section written by this assembly (indexed by :meth:`commit`)."""
+    def record(self, key: str, section: Section, *, count: int, apk: bytes | None = None) -> None:
+        """Remember a section written by this assembly (indexed by :meth:`commit`), with
+        how many of its entries are the image's own and the image's apk database."""
         doc: dict[str, Any] = {
             "key": key,
-            "offset": offset,
-            "length": length,
-            "crc32": crc,
-            "entries": entries,
+            "offset": section.offset,
+            "length": section.length,
+            "crc32": section.crc32,
+            "entries": section.entries,
             "count": count,
-            "journal": journal,
+            "journal": section.journal,
         }
         if apk is not None:
             doc["apk"] = base64.b64encode(apk).decode("ascii")

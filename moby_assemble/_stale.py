@@ -80,6 +80,42 @@ def _try_lock(path: Path) -> int | None:
     return fd
 
 
+def _listing(directory: Path) -> list[str]:
+    """The names in ``directory``, sorted; none if it cannot be read."""
+    try:
+        return sorted(os.listdir(directory))
+    except OSError:
+        return []
+
+
+def _age(path: Path, now: float) -> float | None:
+    """Seconds since ``path`` was modified, or ``None`` if it is gone."""
+    try:
+        return now - path.lstat().st_mtime
+    except OSError:
+        return None
+
+
+def _discard(path: Path, removed: list[Path]) -> None:
+    """Remove ``path`` (a file or a tree) and note it; a failure is logged."""
+    try:
+        if os.path.isdir(path) and not path.is_symlink():
+            shutil.rmtree(path)
+        else:
+            path.unlink()
+    except OSError as e:
+        logger.warning("cannot remove %s: %s", path, e)
+        return
+    removed.append(path)
+    logger.info("removed %s, left behind by a process that did not finish", path)
+
+
+def _release(fd: int | None) -> None:
+    if fd is not None:
+        with contextlib.suppress(OSError):
+            os.close(fd)
+
+
 def remove_stale_groups(
     directory: Path, pattern: re.Pattern[str], lock_name: str, *, now: float | None = None
 ) -> list[Path]:
@@ -93,12 +129,8 @@ def remove_stale_groups(
     """
     now = time.time() if now is None else now
     removed: list[Path] = []
-    try:
-        names = sorted(os.listdir(directory))
-    except OSError:
-        return removed
     groups: dict[str, list[Path]] = {}
-    for name in names:
+    for name in _listing(directory):
         match = pattern.fullmatch(name)
         if match is not None:
             groups.setdefault(match.group("token"), []).append(directory / name)
@@ -109,31 +141,18 @@ def remove_stale_groups(
             continue  # its owner is alive
         try:
             for path in paths:
-                try:
-                    age = now - path.lstat().st_mtime
-                except OSError:
+                age = _age(path, now)
+                if age is None or age < GRACE_SECONDS:
                     continue
-                if age < GRACE_SECONDS or (fd is None and age < UNLOCKED_DIR_SECONDS):
+                if fd is None and age < UNLOCKED_DIR_SECONDS:
                     continue
-                _remove(path)
-                removed.append(path)
-                logger.info("removed %s, left behind by a process that did not finish", path)
-            if fd is not None:
-                lock.unlink(missing_ok=True)
-        except OSError as e:
-            logger.warning("cannot remove what was left in %s: %s", directory, e)
-        finally:
+                _discard(path, removed)
             if fd is not None:
                 with contextlib.suppress(OSError):
-                    os.close(fd)
+                    lock.unlink()
+        finally:
+            _release(fd)
     return removed
-
-
-def _remove(path: Path) -> None:
-    if os.path.isdir(path) and not path.is_symlink():
-        shutil.rmtree(path)
-    else:
-        path.unlink()
 
 
 def remove_stale(
@@ -147,39 +166,25 @@ def remove_stale(
     patterns = tuple(patterns)
     now = time.time() if now is None else now
     removed: list[Path] = []
-    try:
-        names = sorted(os.listdir(directory))
-    except OSError:
-        return removed
-    for name in names:
+    for name in _listing(directory):
         if not any(fnmatch.fnmatchcase(name, p) for p in patterns):
             continue
         path = directory / name
-        try:
-            st = path.lstat()
-        except OSError:
-            continue
-        age = now - st.st_mtime
-        if age < GRACE_SECONDS:
+        age = _age(path, now)
+        if age is None or age < GRACE_SECONDS:
             continue
         is_dir = os.path.isdir(path) and not path.is_symlink()
         lock = path / LOCK_NAME if is_dir else path
-        if is_dir and not lock.exists() and age < UNLOCKED_DIR_SECONDS:
+        if not lock.exists():
+            # A directory killed between its creation and its lock file: given an hour.
+            if age >= UNLOCKED_DIR_SECONDS:
+                _discard(path, removed)
             continue
-        fd = _try_lock(lock) if lock.exists() else -1
+        fd = _try_lock(lock)
         if fd is None:
             continue  # in use
         try:
-            if is_dir:
-                shutil.rmtree(path)
-            else:
-                path.unlink()
-            removed.append(path)
-            logger.info("removed %s, left behind by a process that did not finish", path)
-        except OSError as e:
-            logger.warning("cannot remove %s: %s", path, e)
+            _discard(path, removed)
         finally:
-            if fd >= 0:
-                with contextlib.suppress(OSError):
-                    os.close(fd)
+            _release(fd)
     return removed

@@ -48,7 +48,7 @@ from .._errors import ConfigError, SignatureError, StoreError
 from .._lock import Lock, LockedImage, image_locations, layout_sources, system_checksum
 from .._platform import Platform
 from .._runtime_spec import allocate_ids
-from .._stale import LOCK_NAME, lock_path, remove_stale, touch
+from .._stale import LOCK_NAME, lock_path, touch
 from ..registry import DockerConfig, Puller, RegistryClient
 from ..store import Store
 from ._bundle import Bundle
@@ -56,6 +56,7 @@ from ._context import BuildContext, SbomGenerator
 from ._events import AssemblyEvent, AssemblyFinished, ProgressSink
 from ._flatcache import FlatCache
 from ._pipeline import STEPS, Step, run_steps
+from ._prune import remove_litter
 from ._resolve import _manifest_for, _resolve_one, _stored, resolve_lock
 from ._rootfs import RootfsWriter
 from ._segments import SegmentIndex
@@ -538,10 +539,7 @@ class Assembler:
         which the kernel drops when a process dies), so this is safe while other processes
         assemble into the same cache. Every assembly does it first.
         """
-        removed = remove_stale(self._cache / "bundles", (".assembling-*",))
-        removed += remove_stale(self._flat.directory, (".*.tmp",))
-        removed += remove_stale(self._cache / "segments", (".*.tmp",))
-        return removed
+        return remove_litter(self._cache)
 
     @staticmethod
     def _publish(work: Path, final: Path, *, synced: bool) -> Path:

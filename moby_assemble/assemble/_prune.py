@@ -29,7 +29,7 @@ import attrs
 from .._stale import remove_stale
 from ._flatcache import FORMAT as FLAT_FORMAT
 
-__all__ = ["PruneResult", "prune_cache"]
+__all__ = ["PruneResult", "prune_cache", "remove_litter"]
 
 logger = logging.getLogger("moby_assemble.assemble")
 
@@ -61,6 +61,15 @@ def _old(path: Path, cutoff: float) -> bool:
         return path.lstat().st_mtime < cutoff
     except OSError:
         return False
+
+
+def remove_litter(cache: Path, *, now: float | None = None) -> list[Path]:
+    """Remove what killed assemblies left in ``cache`` (unfinished bundles, flat-cache and
+    segment-index temporary files) that no live process holds; returns what was removed."""
+    removed = remove_stale(cache / "bundles", (".assembling-*",), now=now)
+    removed += remove_stale(cache / "flat", (".*.tmp",), now=now)
+    removed += remove_stale(cache / "segments", (".*.tmp",), now=now)
+    return removed
 
 
 def prune_cache(
@@ -120,9 +129,6 @@ def prune_cache(
                     path.unlink(missing_ok=True)
             except OSError as e:
                 logger.warning("cannot remove %s: %s", path, e)
-        litter = remove_stale(bundles, (".assembling-*",), now=now)
-        litter += remove_stale(flat, (".*.tmp",), now=now)
-        litter += remove_stale(segments, (".*.tmp",), now=now)
-        doomed += litter
+        doomed += remove_litter(cache, now=now)
     logger.info("cache prune: %d paths, %d bytes", len(doomed), freed)
     return PruneResult(tuple(sorted(doomed)), freed)

@@ -25,10 +25,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from types import TracebackType
 from typing import BinaryIO
 
-try:
-    from isal.isal_zlib import crc32
-except ImportError:  # pragma: no cover - isal ships wheels for the platforms we test
-    from zlib import crc32
+from ._crc import crc32
 
 __all__ = ["BLOCK_SIZE", "ParallelGzipWriter"]
 

@@ -43,15 +43,11 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO
 
+from .._crc import crc32
 from .._errors import IntegrityError, LayerError, StoreError
 from .._oci import validate_digest
 from .._stale import lock_fd, touch
 from ..layers import EntryType, LayerSource, TarEntry, TarWriter, flatten_layers, read_tar
-
-try:
-    from isal.isal_zlib import crc32
-except ImportError:  # pragma: no cover - isal ships wheels for the platforms we test
-    from zlib import crc32
 
 if TYPE_CHECKING:
     from ..registry import PulledImage

@@ -45,12 +45,8 @@ from collections.abc import Iterable
 from types import TracebackType
 from typing import IO, BinaryIO, NamedTuple
 
+from .._crc import crc32
 from ..layers import EntryType, TarEntry, TarWriter
-
-try:
-    from isal.isal_zlib import crc32
-except ImportError:  # pragma: no cover - isal ships wheels for the platforms we test
-    from zlib import crc32
 
 __all__ = [
     "APK_DB",

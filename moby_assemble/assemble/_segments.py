@@ -39,15 +39,11 @@ from typing import Any
 
 import attrs
 
+from .._crc import crc32
 from .._errors import IntegrityError
 from .._stale import lock_fd, touch
 from .._version import __version__
 from ._rootfs import Section
-
-try:
-    from isal.isal_zlib import crc32
-except ImportError:  # pragma: no cover - isal ships wheels for the platforms we test
-    from zlib import crc32
 
 __all__ = ["Segment", "SegmentIndex", "segment_key"]
 

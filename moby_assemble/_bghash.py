@@ -20,24 +20,17 @@ Example::
 from __future__ import annotations
 
 import hashlib
-import os
 import queue
 import threading
 from types import TracebackType
 from typing import Any
 
+from ._cpus import usable_cpus
+
 __all__ = ["BackgroundHash"]
 
 _BATCH = 256 << 10
 _DEPTH = 4
-
-
-def _cpus() -> int:
-    """CPUs this process may run on now (``taskset`` and cgroups' cpusets included)."""
-    try:
-        return len(os.sched_getaffinity(0))
-    except (AttributeError, OSError):  # pragma: no cover - not Linux
-        return os.cpu_count() or 1
 
 
 class BackgroundHash:
@@ -60,7 +53,7 @@ class BackgroundHash:
         self._error: BaseException | None = None
         # One CPU: a thread would only add hand-overs; hash where the bytes are (no thread).
         self._thread: threading.Thread | None = None
-        if _cpus() >= 2:
+        if usable_cpus() >= 2:
             self._thread = threading.Thread(
                 target=self._run, name="moby-assemble-hash", daemon=True
             )

@@ -18,13 +18,13 @@ Example::
 from __future__ import annotations
 
 import collections
-import os
 import struct
 import zlib
 from concurrent.futures import Future, ThreadPoolExecutor
 from types import TracebackType
 from typing import BinaryIO
 
+from ._cpus import usable_cpus
 from ._crc import crc32
 
 __all__ = ["BLOCK_SIZE", "ParallelGzipWriter"]
@@ -61,7 +61,7 @@ class ParallelGzipWriter:
         if not 1 <= level <= 9:
             raise ValueError(f"gzip level must be 1-9, got {level}")
         if threads is None:
-            threads = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else 1
+            threads = usable_cpus()
         self._out = out
         self._level = level
         self._threads = max(1, threads)

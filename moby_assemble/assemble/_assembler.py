@@ -45,6 +45,7 @@ from typing import TYPE_CHECKING, Any, BinaryIO
 
 from .._bghash import BackgroundHash
 from .._errors import ConfigError, SignatureError, StoreError
+from .._fsync import fsync_path
 from .._lock import Lock, LockedImage, image_locations, layout_sources, system_checksum
 from .._platform import Platform
 from .._runtime_spec import allocate_ids
@@ -551,11 +552,7 @@ class Assembler:
             shutil.rmtree(work, ignore_errors=True)
             return final
         if not synced:  # the earlier copy went away since we looked
-            fd = os.open(work / "rootfs.tar", os.O_RDONLY)
-            try:
-                os.fsync(fd)
-            finally:
-                os.close(fd)
+            fsync_path(work / "rootfs.tar")
         try:
             if final.exists():
                 _swap(work, final)

@@ -30,6 +30,7 @@ from types import TracebackType
 from typing import BinaryIO
 
 from .._errors import OutputError
+from .._fsync import fsync_path
 from .._stale import lock_path, remove_stale_groups
 
 __all__ = ["AtomicOutput", "check_output_name"]
@@ -59,22 +60,14 @@ _TEMP_NAME = re.compile(r"\..+\.(?:tmp|old)-(?P<token>[0-9a-f]{8})")
 _LOCK_NAME = ".moby-assemble-{token}.lock"
 
 
-def _fsync_path(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
 def _fsync_tree(path: Path) -> None:
     if path.is_dir() and not path.is_symlink():
         for root, dirs, files in os.walk(path):
             for name in files:
-                _fsync_path(Path(root, name))
+                fsync_path(Path(root, name))
             for name in dirs:
-                _fsync_path(Path(root, name))
-    _fsync_path(path)
+                fsync_path(Path(root, name))
+    fsync_path(path)
 
 
 def _remove(path: Path) -> None:
@@ -177,7 +170,7 @@ class AtomicOutput:
                 final = self.directory / name
                 self._replace(temp, final)
                 finals.append(final)
-            _fsync_path(self.directory)
+            fsync_path(self.directory)
         except OSError as e:
             self.discard()
             raise OutputError(

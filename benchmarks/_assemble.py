@@ -194,13 +194,11 @@ def _builder(ctx: Context, sizes: SystemSizes) -> ImageBuilder:
     (under their own catalog file and revisioned names)."""
     from ._images import ImageBuilder
 
-    builder = ImageBuilder(ctx.layout, ctx.scale, ctx.log)
-    builder._catalog_path = ctx.layout / "bench-assemble-layers.json"
-    builder._catalog = builder._load_catalog()
     scratch = ctx.work / "scratch" / "assemble-images"
-    for name, layer in _layers(sizes, scratch).items():
-        builder._layers[f"{_REVISION}-{name}"] = layer
-    return builder
+    layers = {f"{_REVISION}-{name}": layer for name, layer in _layers(sizes, scratch).items()}
+    return ImageBuilder(
+        ctx.layout, ctx.scale, ctx.log, catalog="bench-assemble-layers.json", layers=layers
+    )
 
 
 def _build_image(builder: ImageBuilder, name: str) -> tuple[str, tuple[LayerInfo, ...]]:
@@ -208,32 +206,9 @@ def _build_image(builder: ImageBuilder, name: str) -> tuple[str, tuple[LayerInfo
     its layers."""
     section, layer_names, compression = _IMAGES[name]
     layers = tuple(builder.layer(f"{_REVISION}-{n}", compression) for n in layer_names)
-    config: dict[str, Any] = {
-        "architecture": "amd64",
-        "os": "linux",
-        "config": {"Env": ["PATH=/usr/sbin:/usr/bin:/sbin:/bin"]},
-        "rootfs": {"type": "layers", "diff_ids": [layer.diff_id for layer in layers]},
-    }
-    if section in ("onboot", "services"):
-        config["config"]["Cmd"] = [f"/usr/bin/{name}"]
-    store = builder.store
-    config_desc = store.put_bytes("application/vnd.oci.image.config.v1+json", _json(config))
-    manifest = {
-        "schemaVersion": 2,
-        "mediaType": "application/vnd.oci.image.manifest.v1+json",
-        "config": config_desc.to_json(),
-        "layers": [
-            {"mediaType": layer.media_type, "digest": layer.digest, "size": layer.size}
-            for layer in layers
-        ],
-    }
-    tag = f"asm-{name}"
-    store.tag(tag, store.put_bytes("application/vnd.oci.image.manifest.v1+json", _json(manifest)))
-    return tag, layers
-
-
-def _json(obj: Any) -> bytes:
-    return json.dumps(obj, sort_keys=True, separators=(",", ":")).encode()
+    cmd = [f"/usr/bin/{name}"] if section in ("onboot", "services") else None
+    built = builder.put_image(f"asm-{name}", layers, cmd=cmd)
+    return built.tag, layers
 
 
 def _system_yaml(refs: Mapping[str, str], *, changed: bool) -> str:

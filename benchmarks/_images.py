@@ -225,10 +225,19 @@ class ImageBuilder:
         root: the layout directory (created if missing).
         scale: sizes.
         progress: called with a line of text per layer written (for the CLI).
+        catalog: the file name (in ``root``) recording the layers built so far.
+        layers: more layers by name, besides those of :data:`IMAGES` (other benchmarks'
+            own; their names should carry a revision of their own).
     """
 
     def __init__(
-        self, root: Path, scale: Scale, progress: Callable[[str], None] | None = None
+        self,
+        root: Path,
+        scale: Scale,
+        progress: Callable[[str], None] | None = None,
+        *,
+        catalog: str = "bench-layers.json",
+        layers: Mapping[str, Any] | None = None,
     ) -> None:
         self.root = root
         self.scale = scale
@@ -238,9 +247,9 @@ class ImageBuilder:
         if not marker.exists():
             marker.write_text('{"imageLayoutVersion":"1.0.0"}')
         self.store = Store(root)
-        self._catalog_path = root / "bench-layers.json"
+        self._catalog_path = root / catalog
         self._catalog = self._load_catalog()
-        self._layers = _layers(scale)
+        self._layers = {**_layers(scale), **(layers or {})}
 
     def _load_catalog(self) -> dict[str, LayerInfo]:
         try:
@@ -293,13 +302,21 @@ class ImageBuilder:
         """Build (or find) the image ``tag`` of :data:`IMAGES`."""
         names, compression = IMAGES[tag]
         layers = tuple(self.layer(name, compression) for name in names)
-        config = {
+        return self.put_image(tag, layers)
+
+    def put_image(
+        self, tag: str, layers: tuple[LayerInfo, ...], *, cmd: list[str] | None = None
+    ) -> BuiltImage:
+        """Write an amd64 image of ``layers`` (with ``cmd`` as its command), tagged ``tag``."""
+        config: dict[str, Any] = {
             "architecture": "amd64",
             "os": "linux",
             "config": {"Env": ["PATH=/usr/sbin:/usr/bin:/sbin:/bin"]},
             "rootfs": {"type": "layers", "diff_ids": [layer.diff_id for layer in layers]},
             "history": [{"created_by": f"benchmark layer {layer.name}"} for layer in layers],
         }
+        if cmd is not None:
+            config["config"]["Cmd"] = cmd
         config_desc = self.store.put_bytes(
             "application/vnd.oci.image.config.v1+json", _json(config)
         )

@@ -27,6 +27,7 @@ from .._errors import ConfigError
 from ._events import AssemblyEvent, ImageCopied, ImageFlattened
 from ._rootfs import copy_image
 from ._segments import segment_key
+from ._steps_pull import checked_image
 
 if TYPE_CHECKING:
     from .._lock import Lock
@@ -145,8 +146,6 @@ class BuildContext:
         future = self.pending.pop(reference, None)
         if future is None:
             raise ConfigError(f"image {reference} was not pulled for {self.platform}")
-        from ._steps_pull import checked_image
-
         image = checked_image(self, reference, future.result())
         self.images[reference] = image
         return image

@@ -280,8 +280,10 @@ def system_step(args: dict[str, Any]) -> dict[str, Any]:
         "op_s": elapsed,
         "resolve_s": resolved - start,
         "import_rss_mib": before,
-        "rootfs_bytes": bundle.rootfs_tar.stat().st_size,
-        "rootfs_sha256": bundle.rootfs_sha256,
+        # Not the tar's digest: computing it reads the whole tar, which the assembly
+        # does not (the bundle's name is the digest of its parts list).
+        "rootfs_bytes": bundle.rootfs_size,
+        "bundle": bundle.directory.name,
         "steps": steps,
         **counts,
     }
@@ -452,6 +454,9 @@ def run(ctx: Context) -> Section:
                 run_ = _step(ctx, "system", {**common, **args, "cache": str(cache)}, case)
                 runs[case].append(run_)
                 ctx.log(f"assemble {case} #{i + 1}: {run_.op_s:.2f} s, {run_.peak_rss_mib:.0f} MiB")
+            cold_bundle = runs["cold"][-1].result.get("bundle")
+            if runs["warm"][-1].result.get("bundle") != cold_bundle:
+                raise RuntimeError("the warm assembly gave another bundle than the cold one")
             floor = _step(ctx, "floor", {"blobs": blobs}, "floor")
             runs["floor"].append(floor)
             ctx.log(f"assemble raw floor #{i + 1}: {floor.op_s:.2f} s")

@@ -251,7 +251,7 @@ def describe_event(event: object) -> str:
     if isinstance(event, AssemblyFinished):
         return (
             f"assembled {format_bytes(event.size)} root filesystem in "
-            f"{event.seconds:.2f}s ({_short(event.sha256)})"
+            f"{event.seconds:.2f}s (bundle {event.bundle[:12]})"
         )
     detail = " ".join(f"{k}={v}" for k, v in event_fields(event).items())
     return f"{event_name(event).replace('_', ' ')} {detail}".rstrip()

@@ -31,6 +31,7 @@ from ._events import (
     StepStarted,
 )
 from ._flatcache import FlatCache
+from ._parts import RootfsParts
 from ._pipeline import STEPS, Step, run_steps
 from ._prune import PruneResult, prune_cache
 
@@ -50,6 +51,7 @@ __all__ = [
     "ImageUse",
     "ProgressSink",
     "PruneResult",
+    "RootfsParts",
     "SbomGenerator",
     "Step",
     "StepFailed",

@@ -32,6 +32,7 @@ callback as :mod:`typed events <moby_assemble.assemble._events>`, and logs to th
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import os
 import shutil
@@ -41,9 +42,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, BinaryIO
+from typing import TYPE_CHECKING
 
-from .._bghash import BackgroundHash
 from .._errors import ConfigError, SignatureError, StoreError
 from .._fsync import fsync_path
 from .._lock import Lock, LockedImage, image_locations, layout_sources, system_checksum
@@ -56,11 +56,12 @@ from ._bundle import Bundle
 from ._context import BuildContext, SbomGenerator
 from ._events import AssemblyEvent, AssemblyFinished, ProgressSink
 from ._flatcache import FlatCache
+from ._parts import GLUE_NAME, PARTS_NAME, PartsSink, RootfsParts, encode_parts
 from ._pipeline import STEPS, Step, run_steps
 from ._prune import remove_litter
 from ._resolve import _manifest_for, _resolve_one, _stored, resolve_lock
 from ._rootfs import RootfsWriter
-from ._segments import SegmentIndex
+from ._segments import SectionStore
 
 if TYPE_CHECKING:
     from .._model import System
@@ -107,21 +108,6 @@ def source_date_epoch(value: int | None = None) -> int:
 #: The default bound on one layer's uncompressed size (64 GiB): far above real images,
 #: far below what a few kilobytes of zstd can expand to.
 MAX_LAYER_SIZE = 64 << 30
-
-
-class _HashingFile:
-    """Hashes (on a second core) and counts what goes to ``out``."""
-
-    def __init__(self, out: BinaryIO) -> None:
-        self.out = out
-        self.hash = BackgroundHash()
-        self.size = 0
-
-    def write(self, data: Any) -> int:
-        written = self.out.write(data)
-        self.hash.update(data)
-        self.size += len(data)
-        return written
 
 
 class Assembler:
@@ -416,12 +402,12 @@ class Assembler:
         except OSError as e:
             shutil.rmtree(work, ignore_errors=True)
             raise StoreError(f"cannot lock {work}: {e.strerror}", path=str(work)) from None
-        hashing: _HashingFile | None = None
-        segments = SegmentIndex(self._cache / "segments", bundles)
+        sections = SectionStore(self._cache / "sections")
+        sink: PartsSink | None = None
         try:
-            with open(work / "rootfs.tar", "wb") as raw:
-                hashing = _HashingFile(raw)
-                writer = RootfsWriter(hashing, mtime=epoch)  # type: ignore[arg-type]
+            with open(work / GLUE_NAME, "wb") as glue:
+                sink = PartsSink(glue, sections)
+                writer = RootfsWriter(sink, mtime=epoch)
                 ctx = BuildContext(
                     system=system,
                     lock=lock,
@@ -435,7 +421,7 @@ class Assembler:
                     id_map=allocate_ids(system),
                     source_date_epoch=epoch,
                     sbom=sbom,
-                    segments=segments,
+                    segments=sections,
                 )
                 try:
                     run_steps(steps, ctx)
@@ -443,36 +429,39 @@ class Assembler:
                 finally:
                     ctx.finish()
                 writer.close()
-                raw.flush()
-                digest = f"sha256:{hashing.hash.hexdigest()}"
-                final = bundles / hashing.hash.hexdigest()[:32]
-                # Durable before it gets its final name (a crash must not leave a short file
-                # there); an assembly that was published before needs no fsync.
-                synced = not (final / "rootfs.tar").is_file()
+                parts = encode_parts(sink.finish())
+                final = bundles / hashlib.sha256(parts).hexdigest()[:32]
+                # Durable before the bundle gets its final name (a crash must not leave a
+                # short file there); an assembly that was published before needs no fsync.
+                synced = not _complete(final)
                 if synced:
-                    os.fsync(raw.fileno())
+                    glue.flush()
+                    os.fsync(glue.fileno())
+            (work / PARTS_NAME).write_bytes(parts)
+            # The sections the parts name, durable under their names (written meanwhile
+            # on a background thread).
+            sections.wait()
             (work / LOCK_NAME).unlink()
             final = self._publish(work, final, synced=synced)
-            segments.commit(final)
         except BaseException:
-            segments.discard()
-            if hashing is not None:
-                hashing.hash.close()
+            if sink is not None:
+                sink.abort()
             shutil.rmtree(work, ignore_errors=True)
             raise
         finally:
+            sections.close()
             os.close(held)
 
         def moved(path: Path | None) -> Path | None:
             return final / path.name if path is not None else None
 
+        rootfs = RootfsParts.load(final)
         bundle = Bundle(
             system=system,
             lock=lock,
             platform=target,
             directory=final,
-            rootfs_tar=final / "rootfs.tar",
-            rootfs_sha256=digest,
+            rootfs_parts=rootfs,
             kernel=moved(ctx.kernel),
             cmdline=ctx.cmdline,
             ucode=moved(ctx.ucode),
@@ -481,15 +470,15 @@ class Assembler:
         )
         seconds = time.monotonic() - started
         logger.info(
-            "assembled %s for %s: %d bytes, %s, %d images flattened, in %.2fs",
+            "assembled %s for %s: %d bytes, bundle %s, %d images flattened, in %.2fs",
             system,
             target,
-            hashing.size,
-            digest,
+            rootfs.size,
+            final.name,
             ctx.flattened,
             seconds,
         )
-        self._emit(AssemblyFinished(digest, hashing.size, seconds))
+        self._emit(AssemblyFinished(final.name, rootfs.size, seconds))
         return bundle
 
     def check_signatures(self, lock: Lock) -> None:
@@ -545,21 +534,22 @@ class Assembler:
     @staticmethod
     def _publish(work: Path, final: Path, *, synced: bool) -> Path:
         """Move the finished work directory to its content-addressed name (``fsync``-ing
-        its root tar first unless ``synced``)."""
-        if (final / "rootfs.tar").is_file():
-            # The same bytes were assembled before: keep that copy (used again: see _prune).
-            touch(final)
+        its files first unless ``synced``)."""
+        if _complete(final):
+            # The same bundle was assembled before: keep that copy (used again: see _prune).
+            RootfsParts.load(final).mark_used()
             shutil.rmtree(work, ignore_errors=True)
             return final
         if not synced:  # the earlier copy went away since we looked
-            fsync_path(work / "rootfs.tar")
+            fsync_path(work / GLUE_NAME)
+        fsync_path(work / PARTS_NAME)
         try:
             if final.exists():
                 _swap(work, final)
             else:
                 os.replace(work, final)
         except OSError:
-            if (final / "rootfs.tar").is_file():  # another process won the race
+            if _complete(final):  # another process won the race
                 touch(final)
                 shutil.rmtree(work, ignore_errors=True)
                 return final
@@ -567,7 +557,17 @@ class Assembler:
         return final
 
 
+def _complete(bundle: Path) -> bool:
+    """Whether ``bundle`` is a published bundle whose parts are all there."""
+    if not (bundle / PARTS_NAME).is_file():
+        return False
+    try:
+        return RootfsParts.load(bundle).complete()
+    except StoreError:
+        return False
+
+
 def _swap(work: Path, final: Path) -> None:
-    """Replace an incomplete ``final`` (left by a crash) with ``work``."""
+    """Replace an incomplete ``final`` (left by a crash or a cache gc) with ``work``."""
     shutil.rmtree(final, ignore_errors=True)
     os.replace(work, final)

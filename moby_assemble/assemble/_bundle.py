@@ -1,9 +1,13 @@
-"""The result of an assembly: the root filesystem tar on disk plus what output formats need.
+"""The result of an assembly: the root filesystem tar in the cache plus what outputs need.
 
 A :class:`Bundle` is an immutable view of one assembled system for one platform. Its files
-live in the assembler's cache (``<cache>/bundles/<sha256 prefix>/``), named by the root
-filesystem's digest, so assembling the same locked system again gives the same directory.
-Output formats (``kernel+initrd``, ``tar``, ISO, …) read it through :meth:`Bundle.write`.
+live in the assembler's cache (``<cache>/bundles/<id>/``), named after its content, so
+assembling the same locked system again gives the same directory. Its root filesystem tar
+is stored as parts (this system's own entries, and the sections of its images, which every
+bundle that has them shares, see ``_parts``): :meth:`Bundle.open_rootfs` reads it as one
+stream; :attr:`Bundle.rootfs_tar` and :attr:`Bundle.rootfs_sha256` make the single file and
+the digest on first use. Output formats (``kernel+initrd``, ``tar``, ISO, …) read it through
+:meth:`Bundle.write`.
 
 Example::
 
@@ -18,12 +22,13 @@ import json
 import os
 from collections.abc import Iterable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, BinaryIO
 
 import attrs
 
 from .._model import Stage
 from ._display import WrittenOutputs, bundle_html, bundle_pretty
+from ._parts import RootfsParts
 
 if TYPE_CHECKING:
     from .._lock import Lock
@@ -91,8 +96,7 @@ class Bundle:
         lock: the pins it was assembled from.
         platform: the platform it was assembled for.
         directory: the bundle's directory in the cache.
-        rootfs_tar: the complete root filesystem tar (PAX), with the ``boot/`` entries.
-        rootfs_sha256: its digest (``sha256:…``).
+        rootfs_parts: how the root filesystem tar is stored (see :meth:`open_rootfs`).
         kernel: the kernel binary (also ``boot/kernel`` in the tar), or ``None``.
         cmdline: the kernel command line, or ``None`` without a kernel.
         ucode: the CPU microcode cpio (also ``boot/ucode.cpio``), or ``None``.
@@ -104,13 +108,50 @@ class Bundle:
     lock: Lock = attrs.field(repr=False)
     platform: Platform
     directory: Path
-    rootfs_tar: Path
-    rootfs_sha256: str
+    rootfs_parts: RootfsParts = attrs.field(repr=False)
     kernel: Path | None
     cmdline: str | None
     ucode: Path | None
     containers: tuple[BundleContainer, ...] = attrs.field(repr=False)
     source_date_epoch: int
+
+    @property
+    def rootfs_size(self) -> int:
+        """The size of the root filesystem tar."""
+        return self.rootfs_parts.size
+
+    def open_rootfs(self) -> BinaryIO:
+        """The complete root filesystem tar (PAX, with the ``boot/`` entries) as a seekable
+        binary stream; close it after use.
+
+        Each part is checked against its CRC-32 as it is read through.
+
+        Raises:
+            IntegrityError: a part is damaged or gone (assemble the system again).
+        """
+        return self.rootfs_parts.open()
+
+    @property
+    def rootfs_tar(self) -> Path:
+        """The complete root filesystem tar as one file (``rootfs.tar`` in
+        :attr:`directory`), written the first time it is asked for (one copy of the tar:
+        :meth:`open_rootfs` reads the same bytes without it).
+
+        Raises:
+            IntegrityError: a part is damaged or gone (assemble the system again).
+            StoreError: the file cannot be written.
+        """
+        return self.rootfs_parts.tar()
+
+    @property
+    def rootfs_sha256(self) -> str:
+        """The root filesystem tar's digest (``sha256:…``): computed by reading it the
+        first time it is asked for, then kept in the bundle directory.
+
+        Raises:
+            IntegrityError: a part is damaged or gone (assemble the system again).
+        """
+        return self.rootfs_parts.sha256()
 
     def container(self, name: str, stage: Stage | str | None = None) -> BundleContainer:
         """The bundle of the container called ``name`` (optionally only in ``stage``).
@@ -159,11 +200,10 @@ class Bundle:
     # -- display ------------------------------------------------------------------------
 
     def _summary(self) -> str:
-        size = self.rootfs_tar.stat().st_size if self.rootfs_tar.exists() else 0
         kernel = "kernel" if self.kernel is not None else "no kernel"
         return (
             f"Bundle({self.platform}, {kernel}, {len(self.containers)} containers, "
-            f"{size} bytes, {self.rootfs_sha256[:19]})"
+            f"{self.rootfs_size} bytes, {self.directory.name[:12]})"
         )
 
     def _repr_pretty_(self, p: Any, cycle: bool) -> None:

@@ -39,7 +39,7 @@ if TYPE_CHECKING:
     from ._bundle import BundleContainer
     from ._flatcache import FlatCache
     from ._rootfs import ApkDatabases, RootfsWriter
-    from ._segments import Segment, SegmentIndex
+    from ._segments import SectionStore, Segment
 
 __all__ = ["BuildContext", "ImageUse", "SbomGenerator"]
 
@@ -128,7 +128,7 @@ class BuildContext:
     cmdline: str | None = None
     ucode: Path | None = None
     flattened: int = 0
-    segments: SegmentIndex | None = None
+    segments: SectionStore | None = None
     pending: dict[str, Future[PulledImage]] = attrs.Factory(dict)
     _pool: ThreadPoolExecutor | None = None
 
@@ -243,35 +243,29 @@ class BuildContext:
         )
 
     def reuse_section(self, key: str | None) -> Segment | None:
-        """Append the section ``key`` from an earlier root filesystem if one has it.
+        """Append the section ``key`` as an earlier assembly stored it, if it is stored.
 
         Returns:
             What was appended, or ``None`` (nothing was: write the section, between
             :meth:`begin_section` and :meth:`end_section`).
-
-        Raises:
-            IntegrityError: the earlier bytes no longer match their checksum.
         """
         if key is None or self.segments is None:
             return None
         found = self.segments.lookup(key)
         if found is not None:
-            w = self.writer
-            w.flush()
-            self.segments.copy(found, w.splice)
-            w.replay(found.journal, found.entries)
+            self.writer.add_section(found)
         return found
 
     def begin_section(self, key: str | None) -> None:
-        """Start recording the section ``key`` (nothing when ``None``)."""
+        """Start writing the section ``key`` (nothing when ``None``)."""
         if key is not None:
             self.writer.begin_section()
 
     def end_section(self, key: str | None, count: int, *, apk: bytes | None = None) -> None:
-        """Record what was written since :meth:`begin_section` as the section ``key``."""
+        """Store what was written since :meth:`begin_section` as the section ``key``."""
         if key is None or self.segments is None:
             return
-        self.segments.record(key, self.writer.end_section(), count=count, apk=apk)
+        self.writer.end_section(key, count=count, apk=apk)
 
     @contextlib.contextmanager
     def image_entries(

@@ -34,6 +34,7 @@ from ..layers import read_tar
 
 if TYPE_CHECKING:
     from ._bundle import Bundle
+    from ._parts import RootfsParts
 
 __all__ = [
     "WrittenOutputs",
@@ -75,12 +76,12 @@ def _short(digest: str) -> str:
 
 
 @functools.lru_cache(maxsize=16)
-def _sizes(path: str, digest: str) -> dict[str, int]:
-    # The root tar is content-addressed: the digest is the cache key, the path only says
-    # where to read it.
+def _sizes(parts: RootfsParts) -> dict[str, int]:
+    # A bundle's parts are content-addressed (its directory is named after them): they
+    # are the cache key.
     sizes: dict[str, int] = {}
-    with open(path, "rb") as f:
-        for entry in read_tar(f, layer=digest):
+    with parts.open() as f:
+        for entry in read_tar(f, layer=str(parts.directory)):
             location = dict(entry.pax).get(_LOCATION)
             if location is not None:
                 sizes[location] = sizes.get(location, 0) + entry.size
@@ -89,10 +90,10 @@ def _sizes(path: str, digest: str) -> dict[str, int]:
 
 def location_sizes(bundle: Bundle) -> dict[str, int]:
     """Bytes of file data in the root tar per ``LINUXKIT.location`` (``init[0]``,
-    ``services[1]``, ``files[2]`` …); empty if the tar is gone from the cache."""
-    if not bundle.rootfs_tar.is_file():
+    ``services[1]``, ``files[2]`` …); empty if the bundle is gone from the cache."""
+    if not bundle.rootfs_parts.complete():
         return {}
-    return dict(_sizes(str(bundle.rootfs_tar), bundle.rootfs_sha256))
+    return dict(_sizes(bundle.rootfs_parts))
 
 
 @functools.lru_cache(maxsize=64)
@@ -144,9 +145,10 @@ def bundle_rows(bundle: Bundle) -> list[Row]:
 
 
 def _bundle_files(bundle: Bundle) -> Iterator[tuple[str, int, str]]:
-    """(name, size, digest) of the root tar, kernel and microcode that exist on disk."""
-    if bundle.rootfs_tar.is_file():
-        yield "rootfs.tar", bundle.rootfs_tar.stat().st_size, bundle.rootfs_sha256
+    """(name, size, digest) of the root tar, kernel and microcode that exist on disk (the
+    root tar's digest only if it was computed already)."""
+    if bundle.rootfs_parts.complete():
+        yield "rootfs.tar", bundle.rootfs_size, bundle.rootfs_parts.known_sha256() or ""
     for path in (bundle.kernel, bundle.ucode):
         if path is not None and path.is_file():
             yield path.name, path.stat().st_size, file_digest(path)

@@ -143,12 +143,14 @@ class AssemblyFinished:
     """The root filesystem tar is complete.
 
     Attributes:
-        sha256: its digest (``sha256:…``).
-        size: its size in bytes.
+        bundle: the bundle's name (its directory in ``<cache>/bundles``; the tar's own
+            digest is :attr:`Bundle.rootfs_sha256 <moby_assemble.assemble.Bundle.rootfs_sha256>`,
+            computed when asked for).
+        size: the tar's size in bytes.
         seconds: the whole assembly's duration.
     """
 
-    sha256: str
+    bundle: str
     size: int
     seconds: float
 

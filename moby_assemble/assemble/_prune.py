@@ -1,12 +1,13 @@
-"""Keeping the assembly cache bounded: bundles, flat-cache entries and section index entries
-not used for a while are removed.
+"""Keeping the assembly cache bounded: bundles, sections and flat-cache entries not used for
+a while are removed.
 
-Every assembly adds a bundle (a root tar as large as the system); rebuilds add more. Each of
-these names records when it was last *used*, not only written, in its modification time:
-a bundle when an assembly finds it already there or copies sections out of it, a flat-cache
-entry when it is read. :func:`prune_cache` removes what was not used for ``older_than``
-seconds, then the section index entries whose bundle is gone, then what killed processes left
-behind (see :meth:`Assembler.remove_stale <moby_assemble.assemble.Assembler.remove_stale>`).
+Every assembly adds a bundle (its own entries, a few megabytes) and the sections of images
+at places no earlier assembly had them; rebuilds add more. Each of these names records when
+it was last *used*, not only written, in its modification time: a bundle when an assembly
+finds it already there, a section when an assembly reuses it, a flat-cache entry when it is
+read. :func:`prune_cache` removes what was not used for ``older_than`` seconds (but never a
+section that a bundle it keeps still needs), then what killed processes left behind (see
+:meth:`Assembler.remove_stale <moby_assemble.assemble.Assembler.remove_stale>`).
 Nothing a later assembly needs for correctness is removed: anything missing is made again
 (from the store's blobs, which :meth:`Store.gc <moby_assemble.store.Store.gc>` looks after).
 
@@ -28,6 +29,8 @@ import attrs
 
 from .._stale import remove_stale
 from ._flatcache import FORMAT as FLAT_FORMAT
+from ._parts import PARTS_NAME
+from ._segments import FORMAT as SECTION_FORMAT
 
 __all__ = ["PruneResult", "prune_cache", "remove_litter"]
 
@@ -63,20 +66,30 @@ def _old(path: Path, cutoff: float) -> bool:
         return False
 
 
+def _sections_of(bundle: Path) -> set[str]:
+    """The keys of the sections ``bundle`` is made of (none if it is damaged)."""
+    try:
+        doc = json.loads((bundle / PARTS_NAME).read_bytes())
+        return {str(part[0]) for part in doc["parts"] if part[0]}
+    except (OSError, ValueError, KeyError, TypeError, IndexError, RecursionError):
+        return set()
+
+
 def remove_litter(cache: Path, *, now: float | None = None) -> list[Path]:
-    """Remove what killed assemblies left in ``cache`` (unfinished bundles, flat-cache and
-    segment-index temporary files) that no live process holds; returns what was removed."""
+    """Remove what killed assemblies left in ``cache`` (unfinished bundles, sections and
+    flat-cache entries) that no live process holds; returns what was removed."""
     removed = remove_stale(cache / "bundles", (".assembling-*",), now=now)
     removed += remove_stale(cache / "flat", (".*.tmp",), now=now)
-    removed += remove_stale(cache / "segments", (".*.tmp",), now=now)
+    removed += remove_stale(cache / "sections", (".*.tmp",), now=now)
     return removed
 
 
 def prune_cache(
     cache: Path, *, older_than: float, dry_run: bool = False, now: float | None = None
 ) -> PruneResult:
-    """Remove bundles and flat-cache entries of ``cache`` not used for ``older_than``
-    seconds, section index entries whose bundle is gone, and killed processes' litter.
+    """Remove bundles, sections and flat-cache entries of ``cache`` not used for
+    ``older_than`` seconds (keeping the sections of the bundles kept), and killed
+    processes' litter.
 
     Args:
         cache: the assembler's cache directory (``store/`` is left alone).
@@ -93,12 +106,15 @@ def prune_cache(
     cutoff = now - older_than
     doomed: list[Path] = []
     bundles = cache / "bundles"
-    gone: set[str] = set()
+    needed: set[str] = set()
     if bundles.is_dir():
         for path in sorted(bundles.iterdir()):
-            if not path.name.startswith(".") and path.is_dir() and _old(path, cutoff):
+            if path.name.startswith(".") or not path.is_dir():
+                continue
+            if _old(path, cutoff):
                 doomed.append(path)
-                gone.add(path.name)
+            else:
+                needed.update(_sections_of(path))
     flat = cache / "flat"
     if flat.is_dir():
         for path in sorted(flat.glob(f"{FLAT_FORMAT}-*.tar")):
@@ -110,15 +126,18 @@ def prune_cache(
         for path in sorted(flat.glob(f"{FLAT_FORMAT}-*.seen")):
             if _old(path, cutoff):
                 doomed.append(path)
-    segments = cache / "segments"
-    if segments.is_dir():
-        for path in sorted(segments.glob("v*-*.json")):
-            try:
-                bundle = json.loads(path.read_bytes()).get("bundle")
-            except (OSError, ValueError, RecursionError, AttributeError):
-                bundle = None  # damaged: no use to anybody
-            if not isinstance(bundle, str) or bundle in gone or not (bundles / bundle).is_dir():
+    sections = cache / "sections"
+    if sections.is_dir():
+        for path in sorted(sections.glob(f"{SECTION_FORMAT}-*.tar")):
+            if _old(path, cutoff) and path.stem.partition("-")[2] not in needed:
                 doomed.append(path)
+                doomed.append(path.with_suffix(".json"))
+        for path in sorted(sections.glob("v*-*.json")):  # descriptions without their bytes
+            if not path.with_suffix(".tar").exists() and path not in doomed:
+                doomed.append(path)
+    # What earlier versions kept (section descriptions pointing into whole root tars).
+    for path in sorted((cache / "segments").glob("*.json")):
+        doomed.append(path)
     freed = sum(_size(p) for p in doomed)
     if not dry_run:
         for path in doomed:

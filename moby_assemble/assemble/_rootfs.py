@@ -43,10 +43,11 @@ import shutil
 import tempfile
 from collections.abc import Iterable
 from types import TracebackType
-from typing import IO, BinaryIO, NamedTuple
+from typing import IO, BinaryIO
 
-from .._crc import crc32
 from ..layers import EntryType, TarEntry, TarWriter
+from ._parts import PartsSink
+from ._segments import Segment
 
 __all__ = [
     "APK_DB",
@@ -58,7 +59,6 @@ __all__ = [
     "SOURCE",
     "ApkDatabases",
     "RootfsWriter",
-    "Section",
     "copy_image",
 ]
 
@@ -124,21 +124,22 @@ class RootfsWriter:
         entries: entries written so far.
     """
 
-    def __init__(self, out: BinaryIO, *, mtime: int) -> None:
-        self._section = _SectionCheck(out)
-        self._tar = TarWriter(self._section)  # type: ignore[arg-type]
+    def __init__(self, out: BinaryIO | PartsSink, *, mtime: int) -> None:
+        self._out = out
+        self._tar = TarWriter(out)  # type: ignore[arg-type]
         self.mtime = mtime
         self.entries = 0
         # Directories and symlinks written so far: what a path's parents are in the tree.
         self._kinds: dict[str, EntryType] = {}
         #: When a list, every entry written appends ``(name, kind)`` (see :meth:`replay`).
         self.journal: list[tuple[str, str]] | None = None
-        self._section_start = (0, 0)
+        self._section_entries = 0
+        self._reused = 0  # bytes of stored sections appended (not written here)
 
     @property
     def bytes_written(self) -> int:
         """Bytes of tar produced so far (after :meth:`flush`, all of them)."""
-        return self._tar.bytes_written
+        return self._tar.bytes_written + self._reused
 
     def flush(self) -> None:
         self._tar.flush()
@@ -190,29 +191,38 @@ class RootfsWriter:
         if self.journal is not None:
             self.journal.append((entry.name, "d" if kind is _D else "l" if kind is _L else ""))
 
+    def _sink(self) -> PartsSink:
+        if not isinstance(self._out, PartsSink):
+            raise TypeError("sections need a RootfsWriter over a PartsSink")
+        return self._out
+
     def begin_section(self) -> None:
-        """Start recording a section: its offset, CRC-32 and journal (:meth:`end_section`)."""
+        """Write what follows to a section file of its own (until :meth:`end_section`),
+        recording the names written."""
         self._tar.flush()
-        self._section.start()
-        self._section_start = (self._tar.bytes_written, self.entries)
+        self._sink().start_section()
+        self._section_entries = self.entries
         self.journal = []
 
-    def end_section(self) -> Section:
-        """Stop recording; what was written since :meth:`begin_section`."""
+    def end_section(self, key: str, *, count: int, apk: bytes | None = None) -> None:
+        """Publish what was written since :meth:`begin_section` as the section ``key``,
+        ``count`` of whose entries are the image's own (``apk``: its apk database)."""
         self._tar.flush()
-        offset, entries = self._section_start
         journal, self.journal = self.journal or [], None
-        return Section(
-            offset,
-            self._tar.bytes_written - offset,
-            self._section.stop(),
-            self.entries - entries,
-            journal,
+        self._sink().end_section(
+            key,
+            entries=self.entries - self._section_entries,
+            count=count,
+            journal=journal,
+            apk=apk,
         )
 
-    def splice(self, data: bytes | bytearray | memoryview) -> None:
-        """Append bytes of whole entries written by an earlier writer (see :meth:`replay`)."""
-        self._tar.splice(data)
+    def add_section(self, segment: Segment) -> None:
+        """Append a stored section (written by an earlier assembly) as it is."""
+        self._tar.flush()
+        self._sink().add_section(segment)
+        self._reused += segment.length
+        self.replay(segment.journal, segment.entries)
 
     def replay(self, journal: Iterable[tuple[str, str]], entries: int) -> None:
         """Account for ``entries`` entries appended with :meth:`splice`, whose names and
@@ -272,40 +282,6 @@ class RootfsWriter:
     ) -> None:
         """Write a regular file whose data comes from a stream of ``entry.size`` bytes."""
         self.add(entry, data, source=source, location=location)
-
-
-class Section(NamedTuple):
-    """A run of whole entries of the root filesystem tar (see ``begin_section``)."""
-
-    offset: int
-    length: int
-    crc32: int
-    entries: int
-    journal: list[tuple[str, str]]
-
-
-class _SectionCheck:
-    """Passes writes on to ``out``; between :meth:`start` and :meth:`stop` it also keeps
-    their CRC-32 (ISA-L: a few hundredths of a second per GB)."""
-
-    def __init__(self, out: BinaryIO) -> None:
-        self._out = out
-        self._crc: int | None = None
-
-    def start(self) -> None:
-        self._crc = 0
-
-    def stop(self) -> int:
-        crc, self._crc = self._crc, None
-        return crc or 0
-
-    def write(self, data: bytes | bytearray | memoryview) -> int:
-        if self._crc is not None:
-            self._crc = crc32(data, self._crc)
-        return self._out.write(data)
-
-    def flush(self) -> None:
-        self._out.flush()
 
 
 class ApkDatabases:

@@ -1,28 +1,31 @@
-"""Reusing the bytes of earlier root filesystems: an image's section of ``rootfs.tar``.
+"""Sections of root filesystems, written once and shared by every bundle that has them.
 
 Most of a root filesystem tar is images copied under a prefix (``containers/services/web/
 rootfs``, the root itself for init images) with LinuxKit's provenance records. That section
 is a pure function of a few inputs: the image's manifest digest, the prefix, the
 ``LINUXKIT.source`` and ``LINUXKIT.location`` values, the kind of image (init, volume or
-container), ``SOURCE_DATE_EPOCH`` and this library's version. A rebuild after changing one
-service therefore need not re-encode the others' entries: their sections are copied, as
-bytes, from the ``rootfs.tar`` of an earlier bundle in the cache. (LinuxKit gets the same
-effect from ``--input-tar OLD``; here it needs no flag and works across systems.)
+container), ``SOURCE_DATE_EPOCH`` and this library's version. So each section is written to
+a file of its own, ``<cache>/sections/v2-<key>.tar``, and a bundle's root tar is the list of
+its parts (see :mod:`._parts`): a rebuild after changing one service writes that service's
+section and the small generated entries, and refers to every other section as it is.
+(LinuxKit gets part of the effect from ``--input-tar OLD``; here it needs no flag, works
+across systems and copies nothing.)
 
-The index is ``<cache>/segments/v1-<key>.json``: which bundle's ``rootfs.tar`` holds the
-section, where, its CRC-32, how many entries it has, and the names it writes with their kind
-(the root filesystem writer needs them to know which directories exist). An entry is only
-written after its bundle is published, and bundles are never modified, only removed whole by
-``cache gc``: an entry whose bundle is gone is ignored. Bytes copied are checked against the
-CRC-32 (accidental damage; a mismatch is an :class:`~moby_assemble.IntegrityError` and the
-entry is dropped, so the next assembly encodes the section again).
+Next to each section, ``v2-<key>.json`` says how long it is, its CRC-32, how many entries
+it has, and the names it writes with their kind (the root filesystem writer needs them to
+know which directories exist), and keeps the image's apk database for LinuxKit's merged one.
+A section is written under a temporary name (locked, see :mod:`.._stale`), ``fsync``-ed and
+renamed on a background thread while the assembly goes on, and its description is written
+after that: a description always names complete bytes. Bytes read back are checked against
+the CRC-32 (accidental damage; a mismatch is an :class:`~moby_assemble.IntegrityError` and
+the section is dropped, so the next assembly encodes it again).
 
 Example::
 
-    index = SegmentIndex(cache / "segments", cache / "bundles")
+    sections = SectionStore(cache / "sections")
     key = segment_key(digest, prefix="containers/services/web/rootfs", source=ref,
                       location="services[0]", kind="container", epoch=0)
-    found = index.lookup(key)          # a Segment, or None
+    found = sections.lookup(key)          # a Segment, or None
 """
 
 from __future__ import annotations
@@ -34,23 +37,22 @@ import json
 import logging
 import os
 import tempfile
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import attrs
 
-from .._crc import crc32
-from .._errors import IntegrityError
+from .._errors import StoreError
 from .._stale import lock_fd, touch
 from .._version import __version__
-from ._rootfs import Section
 
-__all__ = ["Segment", "SegmentIndex", "segment_key"]
+__all__ = ["FORMAT", "SectionStore", "Segment", "segment_key"]
 
 logger = logging.getLogger("moby_assemble.assemble")
 
-_FORMAT = "v1"
-_CHUNK = 1 << 20
+#: The sections' format: part of every key and file name.
+FORMAT = "v2"
 #: Journal kinds: what a name is after the section (directory, symlink, anything else).
 KINDS = ("d", "l", "")
 
@@ -59,19 +61,19 @@ def segment_key(
     digest: str, *, prefix: str, source: str, location: str, kind: str, epoch: int
 ) -> str:
     """The key of an image's section: every input that decides its bytes."""
-    inputs = [_FORMAT, __version__, digest, prefix, source, location, kind, epoch]
+    inputs = [FORMAT, __version__, digest, prefix, source, location, kind, epoch]
     return hashlib.sha256(json.dumps(inputs).encode()).hexdigest()
 
 
 @attrs.frozen
 class Segment:
-    """Where an earlier ``rootfs.tar`` holds a section (see the module documentation).
+    """A section stored in the cache (see the module documentation).
 
     Attributes:
         key: the section's key.
-        rootfs: the tar holding it.
-        offset, length: its bytes in that tar.
-        crc32: their CRC-32.
+        path: the file holding its bytes.
+        length: its size.
+        crc32: the CRC-32 of its bytes.
         entries: tar entries in the section.
         count: entries of the image itself (the rest are LinuxKit's generated ones).
         journal: ``(name, kind)`` of every entry in order, kind one of :data:`KINDS`.
@@ -80,8 +82,7 @@ class Segment:
     """
 
     key: str
-    rootfs: Path
-    offset: int
+    path: Path
     length: int
     crc32: int
     entries: int
@@ -90,39 +91,42 @@ class Segment:
     apk: bytes | None = attrs.field(default=None, repr=False)
 
 
-class SegmentIndex:
-    """The index of reusable sections (see the module documentation).
+class SectionStore:
+    """The cache's sections (see the module documentation).
 
     Args:
-        directory: where the index lives (created on first write).
-        bundles: the bundles directory the index points into.
+        directory: where they live (created on first write).
     """
 
-    def __init__(self, directory: Path, bundles: Path) -> None:
-        self._dir = directory
-        self._bundles = bundles
-        self._pending: list[dict[str, Any]] = []
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
+        self._pool: ThreadPoolExecutor | None = None
+        self._pending: list[Future[None]] = []
 
-    def _path(self, key: str) -> Path:
-        return self._dir / f"{_FORMAT}-{key}.json"
+    def tar_path(self, key: str) -> Path:
+        """Where the section ``key``'s bytes are."""
+        return self.directory / f"{FORMAT}-{key}.tar"
+
+    def _json_path(self, key: str) -> Path:
+        return self.directory / f"{FORMAT}-{key}.json"
 
     def lookup(self, key: str) -> Segment | None:
-        """The section with ``key``, if an earlier bundle that holds it still exists."""
-        path = self._path(key)
+        """The section ``key``, if it is in the cache whole (marked as used)."""
+        path = self._json_path(key)
+        tar = self.tar_path(key)
         try:
             # Our own file, whose journal alone has tens of thousands of brackets: parsed
             # without loads_json's depth walk (RecursionError still only drops the entry).
             doc = json.loads(path.read_bytes())
-            rootfs = self._bundles / doc["bundle"] / "rootfs.tar"
-            if rootfs.stat().st_size < doc["offset"] + doc["length"]:
-                return None
+            length = int(doc["length"])
+            if tar.stat().st_size != length:
+                raise ValueError(f"{tar} has {tar.stat().st_size} bytes, not {length}")
             journal = tuple((str(n), str(k)) for n, k in doc["journal"])
             apk = base64.b64decode(doc["apk"], validate=True) if "apk" in doc else None
-            return Segment(
+            found = Segment(
                 key,
-                rootfs,
-                int(doc["offset"]),
-                int(doc["length"]),
+                tar,
+                length,
                 int(doc["crc32"]),
                 int(doc["entries"]),
                 int(doc["count"]),
@@ -132,82 +136,110 @@ class SegmentIndex:
         except FileNotFoundError:
             return None
         except (OSError, ValueError, KeyError, TypeError, binascii.Error, RecursionError) as e:
-            # A damaged index entry only costs the reuse: drop it.
-            logger.warning("ignoring the damaged segment index entry %s: %s", path, e)
-            path.unlink(missing_ok=True)
+            # A damaged entry only costs the reuse: drop it.
+            logger.warning("ignoring the damaged section %s: %s", path, e)
+            self.drop(key)
             return None
+        touch(tar)  # in use (see _prune)
+        touch(path)
+        return found
 
-    def copy(self, segment: Segment, write: Any) -> None:
-        """Pass the section's bytes to ``write`` (in large pieces), checking the CRC-32.
+    def drop(self, key: str) -> None:
+        """Forget the section ``key`` (damaged): the next assembly encodes it again."""
+        self._json_path(key).unlink(missing_ok=True)
+        self.tar_path(key).unlink(missing_ok=True)
 
-        Raises:
-            IntegrityError: the bytes do not match (the entry is dropped; what was passed
-                to ``write`` must be discarded).
-        """
-        fd = os.open(segment.rootfs, os.O_RDONLY)
-        touch(segment.rootfs.parent)  # its bundle is in use (see _prune)
+    def create(self) -> tuple[BinaryIO, Path]:
+        """A new temporary section file, locked, and its name (see :meth:`commit`)."""
         try:
-            pos, left, check = segment.offset, segment.length, 0
-            while left:
-                chunk = os.pread(fd, min(left, _CHUNK), pos)
-                if not chunk:
-                    break
-                check = crc32(chunk, check)
-                write(chunk)
-                pos += len(chunk)
-                left -= len(chunk)
-        finally:
-            os.close(fd)
-        if left or check != segment.crc32:
-            self._path(segment.key).unlink(missing_ok=True)
-            raise IntegrityError(
-                f"the section of {segment.rootfs} reused for this assembly (bytes "
-                f"{segment.offset}+{segment.length}) no longer matches its CRC-32; its index "
-                "entry was dropped and the next assembly encodes it again",
-                subject=str(segment.rootfs),
-            )
+            self.directory.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(dir=self.directory, prefix=f".{FORMAT}-", suffix=".tmp")
+        except OSError as e:
+            raise StoreError(
+                f"cannot write a section in {self.directory}: {e.strerror}",
+                path=str(self.directory),
+            ) from None
+        lock_fd(fd)
+        return os.fdopen(fd, "wb", buffering=0), Path(tmp)
 
-    def record(self, key: str, section: Section, *, count: int, apk: bytes | None = None) -> None:
-        """Remember a section written by this assembly (indexed by :meth:`commit`), with
-        how many of its entries are the image's own and the image's apk database."""
+    def commit(
+        self,
+        key: str,
+        file: BinaryIO,
+        tmp: Path,
+        *,
+        length: int,
+        crc: int,
+        entries: int,
+        count: int,
+        journal: list[tuple[str, str]],
+        apk: bytes | None = None,
+    ) -> None:
+        """Publish the finished temporary section ``tmp`` (``file`` still open) as ``key``:
+        made durable and renamed on a background thread (see :meth:`wait`), then
+        described."""
         doc: dict[str, Any] = {
-            "key": key,
-            "offset": section.offset,
-            "length": section.length,
-            "crc32": section.crc32,
-            "entries": section.entries,
+            "length": length,
+            "crc32": crc,
+            "entries": entries,
             "count": count,
-            "journal": section.journal,
+            "journal": journal,
         }
         if apk is not None:
             doc["apk"] = base64.b64encode(apk).decode("ascii")
-        self._pending.append(doc)
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(1, thread_name_prefix="moby-assemble-sync")
+        self._pending.append(self._pool.submit(self._publish, key, file, tmp, doc))
 
-    def commit(self, bundle: Path) -> None:
-        """Index the sections recorded so far as parts of the published ``bundle``.
+    def _publish(self, key: str, file: BinaryIO, tmp: Path, doc: dict[str, Any]) -> None:
+        try:
+            try:
+                os.fsync(file.fileno())
+            finally:
+                file.close()  # releases the lock: the rename below is the last step
+            os.replace(tmp, self.tar_path(key))
+        except BaseException:
+            tmp.unlink(missing_ok=True)
+            raise
+        path = self._json_path(key)
+        fd, json_tmp = tempfile.mkstemp(dir=self.directory, prefix=f".{path.name}.", suffix=".tmp")
+        lock_fd(fd)
+        try:
+            # dumps, not dump: dump streams through the pure-Python encoder.
+            with os.fdopen(fd, "wb") as f:
+                f.write(json.dumps(doc, separators=(",", ":")).encode())
+            os.replace(json_tmp, path)
+        except BaseException:
+            Path(json_tmp).unlink(missing_ok=True)
+            raise
 
-        Failing to write the index only costs later reuse: it is logged, not raised.
+    def wait(self) -> None:
+        """Wait until every committed section is durable under its name.
+
+        Raises:
+            StoreError: one could not be written (the first failure).
         """
         pending, self._pending = self._pending, []
-        for doc in pending:
-            key = doc.pop("key")
-            doc["bundle"] = bundle.name
-            path = self._path(key)
+        failure: BaseException | None = None
+        for future in pending:
             try:
-                self._dir.mkdir(parents=True, exist_ok=True)
-                fd, tmp = tempfile.mkstemp(dir=self._dir, prefix=f".{path.name}.", suffix=".tmp")
-                lock_fd(fd)
-                try:
-                    # dumps, not dump: dump streams through the pure-Python encoder.
-                    with os.fdopen(fd, "wb") as f:
-                        f.write(json.dumps(doc, separators=(",", ":")).encode())
-                    os.replace(tmp, path)
-                except BaseException:
-                    Path(tmp).unlink(missing_ok=True)
-                    raise
-            except OSError as e:
-                logger.warning("cannot index a reusable section in %s: %s", self._dir, e)
+                future.result()
+            except BaseException as e:
+                failure = failure or e
+        if isinstance(failure, OSError):
+            raise StoreError(
+                f"cannot write a section in {self.directory}: {failure}",
+                path=str(self.directory),
+            ) from failure
+        if failure is not None:
+            raise failure
 
-    def discard(self) -> None:
-        """Forget what was recorded (the assembly failed)."""
-        self._pending.clear()
+    def close(self) -> None:
+        """Wait for the background thread (its failures are only logged here) and stop it."""
+        try:
+            self.wait()
+        except Exception as e:
+            logger.warning("a section was not written: %s", e)
+        pool, self._pool = self._pool, None
+        if pool is not None:
+            pool.shutdown(wait=True)

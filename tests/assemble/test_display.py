@@ -112,7 +112,13 @@ def test_html_shows_components_then_files_with_sizes_and_digests(
     by_file = {r[0]: r for r in files[1:]}
     assert set(by_file) == {"rootfs.tar", "kernel", "ucode.cpio"}
     assert by_file["rootfs.tar"][1] == format_size(bundle.rootfs_tar.stat().st_size)
-    assert by_file["rootfs.tar"][2] == bundle.rootfs_sha256[:19]
+    # The digest reads the whole tar: shown once something asked for it.
+    assert by_file["rootfs.tar"][2] == ""
+    digest = "sha256:" + hashlib.sha256(bundle.rootfs_tar.read_bytes()).hexdigest()
+    assert bundle.rootfs_sha256 == digest
+    again = _Tables()
+    again.feed(bundle._repr_html_())
+    assert {r[0]: r for r in again.tables[1][1:]}["rootfs.tar"][2] == digest[:19]
     assert bundle.kernel is not None
     kernel_digest = "sha256:" + hashlib.sha256(bundle.kernel.read_bytes()).hexdigest()
     assert by_file["kernel"][2] == kernel_digest[:19]
@@ -166,7 +172,8 @@ def test_write_returns_a_dict_that_shows_files_with_sizes_and_digests(
 
 def test_sizes_are_empty_when_the_root_tar_is_gone(system: System, tmp_path: Path) -> None:
     bundle = _assemble(system, tmp_path / "cache")
-    bundle.rootfs_tar.unlink()
+    for section in (tmp_path / "cache" / "sections").glob("*.tar"):
+        section.unlink()
     assert location_sizes(bundle) == {}
     assert "rootfs.tar" not in bundle._repr_html_()
 

@@ -93,9 +93,10 @@ def test_a_corrupt_flat_cache_entry_is_an_integrity_error_and_is_rebuilt(
     system = System(platform="linux/amd64", services=[Container("web", components.web)])
     with Assembler(tmp_path / "cache") as asm:
         good = asm.assemble(system)
+        good_digest = good.rootfs_sha256
         # The second flatten of an image goes through the flat cache (the first keeps only
         # the root filesystem's section): force one by dropping the sections.
-        shutil.rmtree(tmp_path / "cache" / "segments")
+        shutil.rmtree(tmp_path / "cache" / "sections")
         asm.assemble(system)
         digest = good.container("web").manifest_digest
         cached = asm.flat_cache.path_for(digest)
@@ -106,12 +107,12 @@ def test_a_corrupt_flat_cache_entry_is_an_integrity_error_and_is_rebuilt(
             data[where] ^= 0xFF
             cached.write_bytes(bytes(data))
             # Without a reusable section of an earlier root filesystem, the flat cache is read.
-            shutil.rmtree(tmp_path / "cache" / "segments")
+            shutil.rmtree(tmp_path / "cache" / "sections")
             with pytest.raises(IntegrityError) as info:
                 asm.assemble(system)
             assert str(cached) in str(info.value)
             assert not cached.exists()  # dropped, so the next assembly flattens again
             assert not list((tmp_path / "cache" / "bundles").glob(".assembling-*"))
             again = asm.assemble(system)
-            assert again.rootfs_sha256 == good.rootfs_sha256
+            assert again.rootfs_sha256 == good_digest
             assert cached.read_bytes() == pristine

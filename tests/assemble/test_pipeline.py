@@ -43,7 +43,7 @@ def test_steps_run_in_linuxkit_order_and_report_what_they_wrote(
     assert sum(e.bytes for e in finished) + 1024 == bundle.rootfs_tar.stat().st_size
     assert any(isinstance(e, BlobFinished) for e in events)  # the registry's events come too
     assert events[-1] == AssemblyFinished(
-        bundle.rootfs_sha256, bundle.rootfs_tar.stat().st_size, events[-1].seconds
+        bundle.directory.name, bundle.rootfs_tar.stat().st_size, events[-1].seconds
     )
 
 

@@ -3,7 +3,6 @@ and a later assembly rebuilds anything removed, to the same bytes."""
 
 from __future__ import annotations
 
-import json
 import os
 import time
 from pathlib import Path
@@ -29,7 +28,7 @@ def _systems(components: Components) -> tuple[System, System]:
     return one, two
 
 
-def test_unused_bundles_their_index_entries_and_flat_entries_go_used_ones_stay(
+def test_unused_bundles_sections_and_flat_entries_go_used_ones_stay(
     components: Components, tmp_path: Path
 ) -> None:
     cache = tmp_path / "cache"
@@ -41,18 +40,24 @@ def test_unused_bundles_their_index_entries_and_flat_entries_go_used_ones_stay(
         third = asm.assemble(
             System(platform="linux/amd64", services=[Container("ssh", components.sshd)])
         )
+    second_digest = second.rootfs_sha256
     flat = sorted((cache / "flat").glob("v2-*.tar"))
     assert len(flat) == 1  # sshd, flattened twice
-    for path in (first.directory, second.directory, third.directory, *flat):
+    sections = sorted((cache / "sections").glob("v2-*.tar"))
+    assert len(sections) == 3  # web, sshd, ssh
+    for path in (first.directory, second.directory, third.directory, *flat, *sections):
         _age(path, 10 * DAY)
     # Used again since: the first bundle (assembling `one` finds it already there).
     with Assembler(cache) as asm:
         assert asm.assemble(one).directory == first.directory
+    # A section a kept bundle is made of stays, however long ago it was used.
+    for path in sections:
+        _age(path, 10 * DAY)
 
     dry = prune_cache(cache, older_than=7 * DAY, dry_run=True)
     assert second.directory in dry.removed
     assert first.directory not in dry.removed
-    assert dry.freed_bytes >= second.rootfs_tar.stat().st_size
+    assert dry.freed_bytes >= second.rootfs_size
     assert second.directory.exists()  # a dry run removes nothing
 
     result = prune_cache(cache, older_than=7 * DAY)
@@ -61,14 +66,15 @@ def test_unused_bundles_their_index_entries_and_flat_entries_go_used_ones_stay(
     assert not third.directory.exists()
     assert first.directory.exists()
     assert not any(p.exists() for p in flat)
-    index = [json.loads(p.read_text()) for p in (cache / "segments").glob("v1-*.json")]
-    assert index
-    assert {doc["bundle"] for doc in index} == {first.directory.name}
+    kept = sorted((cache / "sections").glob("v2-*.tar"))
+    assert [p.stem[3:] for p in kept] == [p.section for p in first.rootfs_parts.parts if p.section]
+    assert sorted((cache / "sections").glob("v2-*.json")) == [p.with_suffix(".json") for p in kept]
+    assert first.open_rootfs().read() == first.rootfs_tar.read_bytes()
 
     # Whatever went is made again, to the same bytes.
     with Assembler(cache) as asm:
         again = asm.assemble(two)
-    assert again.rootfs_sha256 == second.rootfs_sha256
+    assert again.rootfs_sha256 == second_digest
 
 
 def test_a_negative_age_is_refused(tmp_path: Path) -> None:

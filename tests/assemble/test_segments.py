@@ -1,4 +1,5 @@
-"""Sections of earlier root filesystems are reused as bytes, checked, and equal a cold build."""
+"""Sections are written once, shared by every bundle that has them, checked when read, and
+a bundle made of them equals a cold build."""
 
 from __future__ import annotations
 
@@ -28,31 +29,45 @@ def _systems(components: Components) -> tuple[System, System]:
     return first, second
 
 
-def _index(cache: Path) -> list[dict]:
-    return [json.loads(p.read_text()) for p in sorted((cache / "segments").glob("v1-*.json"))]
+def _sections(cache: Path) -> dict[str, dict]:
+    return {
+        p.stem[3:]: json.loads(p.read_text())
+        for p in sorted((cache / "sections").glob("v2-*.json"))
+    }
 
 
-def test_a_second_system_reuses_the_sections_of_the_first_and_equals_a_cold_build(
+def test_a_second_system_shares_the_sections_of_the_first_and_equals_a_cold_build(
     components: Components, tmp_path: Path
 ):
     first, second = _systems(components)
     events = Recorder()
-    with Assembler(tmp_path / "cache", progress=events) as asm:
+    cache = tmp_path / "cache"
+    with Assembler(cache, progress=events) as asm:
         one = asm.assemble(first)
-        index = _index(tmp_path / "cache")
-        # init[0], init[1], web and sshd, each indexed in the first bundle
+        index = _sections(cache)
+        # init[0], init[1], web and sshd
         assert len(index) == 4
-        assert sum("apk" in doc for doc in index) == 2
-        assert {doc["bundle"] for doc in index} == {one.directory.name}
+        assert sum("apk" in doc for doc in index.values()) == 2
+        for key, doc in index.items():
+            assert (cache / "sections" / f"v2-{key}.tar").stat().st_size == doc["length"]
         events.clear()
         two = asm.assemble(second)
     assert events.of(ImageFlattened) == []
     assert all(e.cached for e in events.of(ImageCopied))
+    # Shared, not copied: the same four section files, and a bundle of its own (the parts
+    # list and the generated entries, among them etc/motd).
+    assert _sections(cache) == index
+    shared = [p.section for p in two.rootfs_parts.parts if p.section]
+    assert shared == [p.section for p in one.rootfs_parts.parts if p.section]
+    assert sorted(shared) == sorted(index)
+    own = sum(p.length for p in two.rootfs_parts.parts if not p.section)
+    assert own < two.rootfs_size // 2
     with Assembler(tmp_path / "cold") as asm:
         cold = asm.assemble(second)
+    assert two.directory.name == cold.directory.name
     assert two.rootfs_sha256 == cold.rootfs_sha256
     assert two.rootfs_tar.read_bytes() == cold.rootfs_tar.read_bytes()
-    with open(two.rootfs_tar, "rb") as f:
+    with two.open_rootfs() as f:
         names = [e.name for e in read_tar(f)]
     assert "etc/motd" in names
     assert "containers/services/sshd/rootfs/bin/sshd" in names
@@ -62,42 +77,56 @@ def test_a_damaged_section_is_an_integrity_error_and_the_next_assembly_encodes_i
     components: Components, tmp_path: Path
 ):
     first, second = _systems(components)
-    with Assembler(tmp_path / "cache") as asm:
-        one = asm.assemble(first)
-        section = next(d for d in _index(tmp_path / "cache") if d["count"] and d["length"] > 2048)
-        data = bytearray(one.rootfs_tar.read_bytes())
-        data[section["offset"] + 700] ^= 0xFF
-        one.rootfs_tar.write_bytes(bytes(data))
-        with pytest.raises(IntegrityError) as info:
-            asm.assemble(second)
-        assert str(one.rootfs_tar) in str(info.value)
-        assert not list((tmp_path / "cache" / "bundles").glob(".assembling-*"))
-        again = asm.assemble(second)
+    cache = tmp_path / "cache"
     with Assembler(tmp_path / "cold") as asm:
-        cold = asm.assemble(second)
-    assert again.rootfs_sha256 == cold.rootfs_sha256
+        cold = asm.assemble(second).rootfs_sha256
+    with Assembler(cache) as asm:
+        asm.assemble(first)
+        key, doc = next((k, d) for k, d in _sections(cache).items() if d["length"] > 2048)
+        section = cache / "sections" / f"v2-{key}.tar"
+        data = bytearray(section.read_bytes())
+        data[700] ^= 0xFF
+        section.write_bytes(bytes(data))
+        damaged = asm.assemble(second)  # shares the damaged bytes: reading them fails
+        with pytest.raises(IntegrityError) as info:
+            damaged.write(tmp_path / "out", formats=["tar"])
+        assert str(section) in str(info.value)
+        assert not section.exists()  # dropped: useless to anyone
+        assert not (tmp_path / "out").exists() or not list((tmp_path / "out").iterdir())
+        with pytest.raises(IntegrityError):
+            damaged.rootfs_tar  # noqa: B018
+        assert not list(damaged.directory.glob("rootfs.tar*"))
+        again = asm.assemble(second)
+    assert again.directory == damaged.directory  # the same bundle, made whole again
+    assert section.stat().st_size == doc["length"]
+    assert again.rootfs_sha256 == cold
 
 
-def test_a_removed_bundle_or_a_damaged_index_entry_only_costs_the_reuse(
+def test_a_removed_section_or_a_damaged_description_only_costs_the_reuse(
     components: Components, tmp_path: Path
 ):
     first, second = _systems(components)
     events = Recorder()
-    with Assembler(tmp_path / "cache", progress=events) as asm:
-        one = asm.assemble(first)
-        entries = sorted((tmp_path / "cache" / "segments").glob("v1-*.json"))
-        entries[0].write_text("{not json")
-        for path in one.directory.iterdir():
-            path.unlink()
-        one.directory.rmdir()
+    cache = tmp_path / "cache"
+    with Assembler(cache, progress=events) as asm:
+        asm.assemble(first)
+        where = {
+            doc["journal"][0][0]: key
+            for key, doc in _sections(cache).items()
+            if doc["journal"][0][0].startswith("containers/")
+        }
+        web = where["containers/services/web/lower/bin"]
+        sshd = where["containers/services/sshd/rootfs/bin"]
+        (cache / "sections" / f"v2-{web}.json").write_text("{not json")
+        (cache / "sections" / f"v2-{sshd}.tar").unlink()
         events.clear()
         two = asm.assemble(second)
-    # Sections gone: the services are flattened again, from the store (nothing downloaded),
-    # this time through the flat cache; init, used twice by the first system, already is.
+    # Those two are flattened again, from the store (nothing downloaded), this time through
+    # the flat cache; init, used twice by the first system, already is.
     assert {e.reference for e in events.of(ImageFlattened)} == {components.web, components.sshd}
     assert {e.reference for e in events.of(ImageCopied) if e.cached} == {components.init}
     assert events.of(BlobStarted) == []
-    assert not entries[0].exists() or json.loads(entries[0].read_text())
+    assert json.loads((cache / "sections" / f"v2-{web}.json").read_text())
     with Assembler(tmp_path / "cold") as asm:
         cold = asm.assemble(second)
     assert two.rootfs_sha256 == cold.rootfs_sha256

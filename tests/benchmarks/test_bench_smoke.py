@@ -123,10 +123,10 @@ def test_assembly_cases_rebuild_only_the_changed_service_and_the_floor_reads_eve
     assert cold["flattened"] == 7
     assert cold["blobs_fetched"] > 0
     assert (warm["flattened"], warm["blobs_fetched"], warm["copied_cached"]) == (0, 0, 7)
-    assert warm["rootfs_sha256"] == cold["rootfs_sha256"]
+    assert warm["bundle"] == cold["bundle"]
     assert change["flattened"] == 1
     assert change["copied_cached"] == 6
-    assert change["rootfs_sha256"] != cold["rootfs_sha256"]
+    assert change["bundle"] != cold["bundle"]
     assert rows["write kernel+initrd"]["written_bytes"] > 0
     details = section["details"]
     assert floor["compressed_bytes"] == details["compressed_bytes"]

@@ -202,19 +202,18 @@ def test_kill_during_assembly(zeros_image: str, seeded: LocalRegistry, tmp_path:
     args = (str(cache), str(system_yaml), seeded.host)
 
     def writing_the_root_filesystem() -> bool:
-        return any(
-            tar.stat().st_size > 0 for tar in (cache / "bundles").glob(".assembling-*/rootfs.tar")
-        )
+        # The zeros image's section, under its temporary name.
+        return any(tmp.stat().st_size > 0 for tmp in (cache / "sections").glob(".v2-*.tmp"))
 
     _kill_when(_spawn(_ASSEMBLE, *args), writing_the_root_filesystem, timeout=60)
 
     store_is_healthy(Store(cache / "store"))
-    for directory in ("flat", "segments"):
+    for directory in ("flat", "sections"):
         finals = [p for p in _files(cache / directory) if not p.name.startswith(".")]
         assert finals == [], directory
     bundles = cache / "bundles"
     assert not bundles.exists() or all(p.name.startswith(".") for p in bundles.iterdir())
-    litter = [p for d in ("bundles", "flat", "segments") for p in _hidden(cache / d)]
+    litter = [p for d in ("bundles", "flat", "sections") for p in _hidden(cache / d)]
     assert litter, "the killed assembly left no temporary name: the kill came too late"
     for path in litter:  # as if the rerun came later than the grace period for new names
         then = time.time() - 60
@@ -224,7 +223,7 @@ def test_kill_during_assembly(zeros_image: str, seeded: LocalRegistry, tmp_path:
     out, err = child.communicate(timeout=120)
     assert child.returncode == 0, err
     # The rerun removed what the killed process left behind.
-    assert [p for d in ("bundles", "flat", "segments") for p in _hidden(cache / d)] == []
+    assert [p for d in ("bundles", "flat", "sections") for p in _hidden(cache / d)] == []
     registries = {seeded.host: RegistryConfig(plain_http=True)}
     with Assembler(tmp_path / "clean", platform="linux/amd64", registries=registries) as asm:
         clean = asm.assemble(System.from_yaml(system_yaml)).rootfs_sha256

@@ -97,7 +97,7 @@ class _InitrdFormat:
 
         def initrd(out: BinaryIO, ucode: Path | None) -> None:
             write_initrd(
-                bundle.rootfs_tar,
+                bundle,
                 out,
                 compression=compression,
                 level=compression_level,

@@ -36,7 +36,7 @@ import attrs
 from .._errors import OutputError
 from ..layers import EntryType, read_tar
 from ._atomic import AtomicOutput
-from ._format import BundleView
+from ._format import BundleView, RootTar, open_root_tar, root_tar_name
 from ._initrd import check_compression, write_initrd
 
 __all__ = [
@@ -145,12 +145,12 @@ def _hash_file(path: Path, digest: hashlib._Hash) -> None:
 
 
 def _bootloader_from_root(
-    root_tar: Path, wanted: Sequence[BootloaderFile], target: Path, format: str
+    root_tar: RootTar, wanted: Sequence[BootloaderFile], target: Path, format: str
 ) -> dict[str, Path]:
     by_path = {w.path: w for w in wanted}
     found: dict[str, Path] = {}
-    with open(root_tar, "rb") as f:
-        for entry in read_tar(f, layer=str(root_tar)):
+    with open_root_tar(root_tar) as f:
+        for entry in read_tar(f, layer=root_tar_name(root_tar)):
             want = by_path.get(entry.name)
             if want is None:
                 continue
@@ -244,14 +244,14 @@ def stage_boot_media(
         if bootloader_root is not None:
             files = _bootloader_from_directory(Path(bootloader_root), loader, format)
         else:
-            files = _bootloader_from_root(bundle.rootfs_tar, loader, work, format)
+            files = _bootloader_from_root(bundle, loader, work, format)
             missing = [w for w in loader if w.key not in files]
             if missing:
                 raise OutputError(_missing_message(missing, format), format=format)
         initrd = work / "initrd.img"
         with open(initrd, "wb") as f:
             write_initrd(
-                bundle.rootfs_tar,
+                bundle,
                 f,
                 compression=compression,
                 level=compression_level,

@@ -26,11 +26,18 @@ from __future__ import annotations
 import os
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Protocol, runtime_checkable
+from typing import Any, BinaryIO, Protocol, TypeAlias, runtime_checkable
 
 from .._platform import Platform
 
-__all__ = ["BundleContainerView", "BundleView", "OutputFormat"]
+__all__ = [
+    "BundleContainerView",
+    "BundleView",
+    "OutputFormat",
+    "RootTar",
+    "open_root_tar",
+    "root_tar_name",
+]
 
 
 class BundleContainerView(Protocol):
@@ -65,7 +72,6 @@ class BundleView(Protocol):
 
     Attributes:
         platform: the platform the system was assembled for.
-        rootfs_tar: the complete root filesystem tar (PAX), ``boot/`` entries included.
         kernel: the kernel binary (bytes or a file), ``None`` for a system without a kernel.
         cmdline: the kernel command line, ``None`` without a kernel.
         ucode: a CPU microcode cpio archive to prepend to the initrd, if configured.
@@ -75,8 +81,11 @@ class BundleView(Protocol):
 
     @property
     def platform(self) -> Platform: ...
-    @property
-    def rootfs_tar(self) -> Path: ...
+    def open_rootfs(self) -> BinaryIO:
+        """The complete root filesystem tar (PAX, ``boot/`` entries included), as a
+        seekable stream to read and close."""
+        ...
+
     @property
     def kernel(self) -> bytes | Path | None: ...
     @property
@@ -87,6 +96,23 @@ class BundleView(Protocol):
     def containers(self) -> Sequence[BundleContainerView]: ...
     @property
     def source_date_epoch(self) -> int: ...
+
+
+#: Where an output reads a root filesystem tar: a file, or a bundle (its
+#: :meth:`~BundleView.open_rootfs`, which needs no single file).
+RootTar: TypeAlias = "Path | BundleView"
+
+
+def open_root_tar(root: RootTar) -> BinaryIO:
+    """Open ``root`` for reading."""
+    if isinstance(root, Path):
+        return open(root, "rb")
+    return root.open_rootfs()
+
+
+def root_tar_name(root: RootTar) -> str:
+    """How messages name ``root``."""
+    return str(root) if isinstance(root, Path) else "the root filesystem tar"
 
 
 @runtime_checkable

@@ -27,7 +27,7 @@ uncompressed (the kernel's early loader only looks there).
 Example::
 
     with open("initrd.img", "wb") as f:
-        write_initrd(bundle.rootfs_tar, f, compression="gzip", ucode=bundle.ucode)
+        write_initrd(bundle, f, compression="gzip", ucode=bundle.ucode)
 """
 
 from __future__ import annotations
@@ -45,6 +45,7 @@ from .._errors import OutputError
 from .._pgzip import ParallelGzipWriter
 from ..layers import EntryType, TarEntry, read_tar
 from ._cpio import CpioWriter
+from ._format import RootTar, open_root_tar, root_tar_name
 
 __all__ = [
     "COMPRESSIONS",
@@ -71,7 +72,7 @@ def _skipped(name: str) -> bool:
 class _Plan:
     """What the header pass learned: which entries to write, and the hard-link groups."""
 
-    def __init__(self, root_tar: Path, format: str) -> None:
+    def __init__(self, root_tar: RootTar, format: str) -> None:
         self.format = format
         self.types: list[EntryType] = []
         # link entry index -> index of the entry it finally points at (never itself a link)
@@ -94,11 +95,11 @@ class _Plan:
             else:
                 self.copy_sources.add(source)
 
-    def _scan(self, root_tar: Path) -> tuple[list[str], dict[str, int]]:
+    def _scan(self, root_tar: RootTar) -> tuple[list[str], dict[str, int]]:
         names: list[str] = []
         current: dict[str, int] = {}
-        with open(root_tar, "rb") as f:
-            for i, entry in enumerate(read_tar(f, layer=str(root_tar))):
+        with open_root_tar(root_tar) as f:
+            for i, entry in enumerate(read_tar(f, layer=root_tar_name(root_tar))):
                 self.types.append(entry.type)
                 names.append(entry.name)
                 if entry.type is EntryType.HARDLINK:
@@ -106,11 +107,11 @@ class _Plan:
                 current[entry.name] = i
         return names, current
 
-    def _source(self, link: TarEntry, target: int | None, root_tar: Path) -> int:
+    def _source(self, link: TarEntry, target: int | None, root_tar: RootTar) -> int:
         if target is None:
             raise OutputError(
                 f"{self.format}: hard link {link.name!r} points at {link.linkname!r}, which is "
-                f"not earlier in {root_tar}",
+                f"not earlier in {root_tar_name(root_tar)}",
                 format=self.format,
                 path=link.name,
             )
@@ -193,7 +194,7 @@ class _Converter:
 
 
 def write_cpio(
-    root_tar: Path, out: BinaryIO, *, dir_mtime: int = 0, format: str = "kernel+initrd"
+    root_tar: RootTar, out: BinaryIO, *, dir_mtime: int = 0, format: str = "kernel+initrd"
 ) -> None:
     """Write the root tar's entries (minus ``boot/*``) to ``out`` as an uncompressed newc cpio.
 
@@ -211,8 +212,8 @@ def write_cpio(
     """
     converter = _Converter(_Plan(root_tar, format), CpioWriter(out, format=format), dir_mtime)
     try:
-        with open(root_tar, "rb") as f:
-            for i, entry in enumerate(read_tar(f, layer=str(root_tar))):
+        with open_root_tar(root_tar) as f:
+            for i, entry in enumerate(read_tar(f, layer=root_tar_name(root_tar))):
                 converter.add(i, entry)
         converter.writer.close()
     finally:
@@ -262,7 +263,7 @@ def initrd_compressor(
 
 
 def write_initrd(
-    root_tar: Path,
+    root_tar: RootTar,
     out: BinaryIO,
     *,
     compression: str = "gzip",

@@ -24,12 +24,11 @@ from __future__ import annotations
 
 import shutil
 import tempfile
-from pathlib import Path
 from typing import BinaryIO, cast
 
 from .._errors import OutputError
 from ..layers import EntryType, TarEntry, TarWriter, read_tar
-from ._format import BundleContainerView, BundleView
+from ._format import BundleContainerView, BundleView, RootTar, open_root_tar, root_tar_name
 from ._one_file import OneFileFormat
 
 __all__ = ["OciBundlesFormat", "bundle_path"]
@@ -65,7 +64,7 @@ class OciBundlesFormat(OneFileFormat):
         targets = self._targets(bundle)
         with TarWriter(out) as writer:
             self._headers(bundle, writer, bundle.source_date_epoch)
-            self._rootfs(bundle.rootfs_tar, targets, writer)
+            self._rootfs(bundle, targets, writer)
 
     def _targets(self, bundle: BundleView) -> dict[str, list[str]]:
         """Each rootfs location in the root tar -> the bundle directories that take it."""
@@ -97,9 +96,9 @@ class OciBundlesFormat(OneFileFormat):
             writer.add(TarEntry(f"{path}/rootfs", EntryType.DIRECTORY, mtime=mtime))
 
     @staticmethod
-    def _rootfs(root_tar: Path, targets: dict[str, list[str]], writer: TarWriter) -> None:
-        with open(root_tar, "rb") as f:
-            for entry in read_tar(f, layer=str(root_tar)):
+    def _rootfs(root_tar: RootTar, targets: dict[str, list[str]], writer: TarWriter) -> None:
+        with open_root_tar(root_tar) as f:
+            for entry in read_tar(f, layer=root_tar_name(root_tar)):
                 location = next((p for p in _prefixes(entry.name) if p in targets), None)
                 if location is None:
                     continue

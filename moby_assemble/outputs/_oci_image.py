@@ -128,7 +128,7 @@ def write_system_image(
     hashing = _HashingFile(layer_out)
     level = _GZIP_LEVEL if compression_level is None else compression_level
     with (
-        open(bundle.rootfs_tar, "rb") as src,
+        bundle.open_rootfs() as src,
         ParallelGzipWriter(hashing, level=level) as gz,  # type: ignore[arg-type]
     ):
         while chunk := src.read(_CHUNK):

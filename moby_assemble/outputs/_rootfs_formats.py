@@ -97,7 +97,7 @@ class _KernelRootfs:
             out.path(f"{name}-cmdline").write_bytes((bundle.cmdline or "").encode())
             unique = Path(scratch, "rootfs.tar")
             with open(unique, "wb") as f:
-                write_unique_tar(bundle.rootfs_tar, f, format=self.name)
+                write_unique_tar(bundle, f, format=self.name)
             digest = hashlib.sha256(b"moby_assemble rootfs\0" + name.encode() + b"\0")
             with open(unique, "rb") as f:
                 while chunk := f.read(_CHUNK):

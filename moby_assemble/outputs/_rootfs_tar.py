@@ -19,18 +19,18 @@ spooled to a temporary file only in the rare case just described.
 Example::
 
     with open("unique.tar", "wb") as out:
-        write_unique_tar(bundle.rootfs_tar, out, format="kernel+squashfs")
+        write_unique_tar(bundle, out, format="kernel+squashfs")
 """
 
 from __future__ import annotations
 
 import shutil
 import tempfile
-from pathlib import Path
 from typing import BinaryIO, cast
 
 from .._errors import OutputError
 from ..layers import EntryType, TarEntry, TarWriter, read_tar
+from ._format import RootTar, open_root_tar, root_tar_name
 
 __all__ = ["write_unique_tar"]
 
@@ -45,15 +45,15 @@ def _skipped(name: str) -> bool:
 class _Plan:
     """What the header pass learns (see the module docs)."""
 
-    def __init__(self, root_tar: Path, format: str) -> None:
+    def __init__(self, root_tar: RootTar, format: str) -> None:
         self.types: list[EntryType] = []
         self.names: list[str] = []
         self.first: dict[str, int] = {}
         self.last: dict[str, int] = {}
         self.headers: dict[int, TarEntry] = {}  # the last directory entry of each name
         self.source: dict[int, int] = {}  # hard link -> the entry that holds its data
-        with open(root_tar, "rb") as f:
-            for i, entry in enumerate(read_tar(f, layer=str(root_tar))):
+        with open_root_tar(root_tar) as f:
+            for i, entry in enumerate(read_tar(f, layer=root_tar_name(root_tar))):
                 self.types.append(entry.type)
                 self.names.append(entry.name)
                 self.first.setdefault(entry.name, i)
@@ -62,7 +62,7 @@ class _Plan:
                     if target is None:
                         raise OutputError(
                             f"{format}: hard link {entry.name!r} points at {entry.linkname!r}, "
-                            f"which is not earlier in {root_tar}",
+                            f"which is not earlier in {root_tar_name(root_tar)}",
                             format=format,
                             path=entry.name,
                         )
@@ -94,7 +94,7 @@ class _Plan:
         return last == i
 
 
-def write_unique_tar(root_tar: Path, out: BinaryIO, *, format: str) -> None:
+def write_unique_tar(root_tar: RootTar, out: BinaryIO, *, format: str) -> None:
     """Write ``root_tar`` to ``out`` with every name once and without ``boot/*``.
 
     Raises:
@@ -105,8 +105,8 @@ def write_unique_tar(root_tar: Path, out: BinaryIO, *, format: str) -> None:
     spools: dict[int, tuple[BinaryIO, TarEntry]] = {}
     link_name: dict[int, str] = {}  # source -> the name its written links point at
     try:
-        with open(root_tar, "rb") as f, TarWriter(out) as writer:
-            for i, entry in enumerate(read_tar(f, layer=str(root_tar))):
+        with open_root_tar(root_tar) as f, TarWriter(out) as writer:
+            for i, entry in enumerate(read_tar(f, layer=root_tar_name(root_tar))):
                 if i in plan.carrier:
                     # Closed when its carrier link is written, or at the end.
                     spooled = tempfile.SpooledTemporaryFile(max_size=_SPOOL_IN_MEMORY)  # noqa: SIM115

@@ -23,11 +23,10 @@ Example::
 from __future__ import annotations
 
 import shutil
-from pathlib import Path
 from typing import BinaryIO
 
 from ..layers import TarEntry, TarWriter, read_tar
-from ._format import BundleView
+from ._format import BundleView, RootTar, open_root_tar, root_tar_name
 from ._one_file import OneFileFormat
 
 __all__ = ["DOCKERFILE", "DockerFormat", "TarFormat", "copy_tar_entries"]
@@ -37,10 +36,10 @@ DOCKERFILE = b'\nFROM scratch\n\nCOPY . ./\n\nENTRYPOINT ["/bin/rc.init"]\n'
 _CHUNK = 1 << 20
 
 
-def copy_tar_entries(root_tar: Path, writer: TarWriter) -> None:
+def copy_tar_entries(root_tar: RootTar, writer: TarWriter) -> None:
     """Copy every entry of ``root_tar`` (headers, PAX records, data) into ``writer``."""
-    with open(root_tar, "rb") as f:
-        for entry in read_tar(f, layer=str(root_tar)):
+    with open_root_tar(root_tar) as f:
+        for entry in read_tar(f, layer=root_tar_name(root_tar)):
             writer.add(entry)
 
 
@@ -52,7 +51,7 @@ class TarFormat(OneFileFormat):
     files = ("{name}.tar",)
 
     def write_stream(self, bundle: BundleView, out: BinaryIO) -> None:
-        with open(bundle.rootfs_tar, "rb") as src:
+        with bundle.open_rootfs() as src:
             shutil.copyfileobj(src, out, _CHUNK)
 
 
@@ -66,7 +65,7 @@ class DockerFormat(OneFileFormat):
     def write_stream(self, bundle: BundleView, out: BinaryIO) -> None:
         """Write the docker output to an open stream (a pipe, stdout)."""
         with TarWriter(out) as writer:
-            copy_tar_entries(bundle.rootfs_tar, writer)
+            copy_tar_entries(bundle, writer)
             dockerfile = TarEntry(
                 "Dockerfile", size=len(DOCKERFILE), mode=0o644, mtime=bundle.source_date_epoch
             )

@@ -62,6 +62,11 @@ def test_a_second_system_shares_the_sections_of_the_first_and_equals_a_cold_buil
     assert sorted(shared) == sorted(index)
     own = sum(p.length for p in two.rootfs_parts.parts if not p.section)
     assert own < two.rootfs_size // 2
+    # Outputs read the parts as one stream: no single root tar is written for them.
+    written = two.write(tmp_path / "out", formats=["tar", "oci-bundles"])
+    assert not (two.directory / "rootfs.tar").exists()
+    with two.open_rootfs() as f:
+        assert written["tar"][0].read_bytes() == f.read()
     with Assembler(tmp_path / "cold") as asm:
         cold = asm.assemble(second)
     assert two.directory.name == cold.directory.name

@@ -16,7 +16,7 @@ import subprocess
 import tarfile
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import attrs
 import pytest
@@ -56,6 +56,9 @@ class FakeBundle:
     ucode: Path | None = None
     containers: tuple[FakeContainer, ...] = ()
     source_date_epoch: int = 0
+
+    def open_rootfs(self) -> BinaryIO:
+        return open(self.rootfs_tar, "rb")
 
 
 def write_tar(path: Path, items: Iterable[Item]) -> Path:

@@ -15,9 +15,11 @@ verified, never with any network, so a system whose images all come from layouts
 ``offline=True`` and no registry at all.
 
 The cache directory holds ``store/`` (an OCI image layout: every manifest and blob fetched,
-verified), ``flat/`` (each image's flattened content by manifest digest, see
-:mod:`._flatcache`) and ``bundles/`` (assembled root filesystems, by digest). Several
-assemblers and processes may share one cache.
+verified), ``sections/`` (each image's section of a root tar, written once and shared, see
+:mod:`._segments`), ``flat/`` (each image's flattened content by manifest digest, see
+:mod:`._flatcache`) and ``bundles/`` (assembled systems named after their content: their
+own entries and the list of parts of their root tar, see :mod:`._parts`). Several assemblers
+and processes may share one cache.
 
 Reproducibility: every entry the assembly generates (directories, ``config.json``, boot
 files, the ``files`` section, …) gets the mtime ``SOURCE_DATE_EPOCH`` (the ``source_date_epoch``

@@ -46,6 +46,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING
 
+from .._cpus import usable_cpus
 from .._errors import ConfigError, SignatureError, StoreError
 from .._fsync import fsync_path
 from .._lock import Lock, LockedImage, image_locations, layout_sources, system_checksum
@@ -64,6 +65,7 @@ from ._prune import remove_litter
 from ._resolve import _manifest_for, _resolve_one, _stored, resolve_lock
 from ._rootfs import RootfsWriter
 from ._segments import SectionStore
+from ._workers import SectionWorkers, sections_to_write
 
 if TYPE_CHECKING:
     from .._model import System
@@ -139,6 +141,11 @@ class Assembler:
             digest the lock pins before anything is written; a failure is a
             :class:`~moby_assemble.SignatureError` naming the image. Signatures live in
             registries, so a policy cannot be combined with ``offline=True``.
+        section_workers: processes that write images' sections of the root tar while the
+            pipeline runs (forked, see ``_workers``); ``None`` (the default) uses one fewer
+            than the usable CPUs, ``0`` writes everything in this process. Workers are only
+            started for an assembly with at least two sections to write. The bytes are the
+            same either way.
 
     Example::
 
@@ -160,6 +167,7 @@ class Assembler:
         max_concurrency: int = 4,
         max_layer_size: int | None = MAX_LAYER_SIZE,
         trust_policy: TrustPolicy | None = None,
+        section_workers: int | None = None,
     ) -> None:
         if max_layer_size is not None and max_layer_size < 1:
             raise ValueError(f"max_layer_size must be positive or None, got {max_layer_size}")
@@ -169,6 +177,9 @@ class Assembler:
                 "registries; assemble online, or without trust_policy",
                 path="trust_policy",
             )
+        if section_workers is not None and section_workers < 0:
+            raise ValueError(f"section_workers must not be negative, got {section_workers}")
+        self._section_workers = section_workers
         self._trust = trust_policy
         self._cache = Path(cache).expanduser() if cache is not None else default_cache_dir()
         self._platform = Platform.parse(platform) if isinstance(platform, str) else platform
@@ -426,6 +437,8 @@ class Assembler:
                     segments=sections,
                 )
                 try:
+                    # Forked before the pull step starts its threads (see _workers).
+                    ctx.workers = self._start_workers(ctx)
                     run_steps(steps, ctx)
                     ctx.wait_for_images()
                 finally:
@@ -482,6 +495,19 @@ class Assembler:
         )
         self._emit(AssemblyFinished(final.name, rootfs.size, seconds))
         return bundle
+
+    def _start_workers(self, ctx: BuildContext) -> SectionWorkers | None:
+        """Section workers for this assembly, if it has at least two sections to write and
+        more than one CPU to write them on."""
+        wanted = self._section_workers
+        if wanted is None:
+            wanted = usable_cpus() - 1
+        if wanted < 1:
+            return None
+        count = sections_to_write(ctx)
+        if count < 2:
+            return None
+        return SectionWorkers.start(min(wanted, count))
 
     def check_signatures(self, lock: Lock) -> None:
         """Check every image ``lock`` pins against the assembler's trust policy, at the

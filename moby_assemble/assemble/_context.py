@@ -16,6 +16,8 @@ Example::
 from __future__ import annotations
 
 import contextlib
+import logging
+import threading
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
@@ -28,6 +30,7 @@ from ._events import AssemblyEvent, ImageCopied, ImageFlattened
 from ._rootfs import copy_image
 from ._segments import segment_key
 from ._steps_pull import checked_image
+from ._workers import SectionJob, planned_copies
 
 if TYPE_CHECKING:
     from .._lock import Lock
@@ -40,8 +43,11 @@ if TYPE_CHECKING:
     from ._flatcache import FlatCache
     from ._rootfs import ApkDatabases, RootfsWriter
     from ._segments import SectionStore, Segment
+    from ._workers import SectionWorkers
 
 __all__ = ["BuildContext", "ImageUse", "SbomGenerator"]
+
+logger = logging.getLogger("moby_assemble.assemble")
 
 
 @attrs.frozen
@@ -106,6 +112,8 @@ class BuildContext:
         segments: sections of earlier root filesystems to reuse, and where to record this
             one's (``None``: every image is encoded afresh).
         pending: reference → download still under way (moved to ``images`` when awaited).
+        workers: processes writing sections ahead of the steps (see :meth:`plan_sections`
+            and ``_workers``), or ``None``.
     """
 
     system: System
@@ -130,7 +138,10 @@ class BuildContext:
     flattened: int = 0
     segments: SectionStore | None = None
     pending: dict[str, Future[PulledImage]] = attrs.Factory(dict)
+    workers: SectionWorkers | None = None
     _pool: ThreadPoolExecutor | None = None
+    _planner: threading.Thread | None = None
+    _stop: threading.Event = attrs.Factory(threading.Event)
 
     def image(self, reference: str) -> PulledImage:
         """The pulled image for a reference of the system (waiting for its download).
@@ -164,11 +175,78 @@ class BuildContext:
             self.image(reference)
 
     def finish(self) -> None:
-        """Stop the downloads (those not started are cancelled, running ones finish)."""
+        """Stop the downloads (those not started are cancelled, running ones finish), the
+        section planner and the section workers."""
+        self._stop.set()
         pool, self._pool = self._pool, None
         if pool is not None:
             pool.shutdown(wait=True, cancel_futures=True)
         self.pending.clear()
+        planner, self._planner = self._planner, None
+        if planner is not None:
+            planner.join()
+        workers, self.workers = self.workers, None
+        if workers is not None:
+            workers.close()
+
+    def plan_sections(self) -> None:
+        """Hand the workers (if any) the sections the steps will write, in the steps'
+        order, each as soon as its image is pulled (on a thread of its own)."""
+        if self.workers is None or self.segments is None:
+            return
+        self._planner = threading.Thread(
+            target=self._plan,
+            args=(dict(self.pending), dict(self.images)),
+            name="moby-assemble-plan",
+            daemon=True,
+        )
+        self._planner.start()
+
+    def _plan(self, pending: dict[str, Future[PulledImage]], ready: dict[str, PulledImage]) -> None:
+        workers, sections = self.workers, self.segments
+        assert workers is not None
+        assert sections is not None
+        containers: set[str] = set()
+        try:
+            for copy in planned_copies(self):
+                if self._stop.is_set():
+                    return
+                reference, location, kind = copy.reference, copy.location, copy.kind
+                image = ready.get(reference)
+                if image is None:
+                    future = pending.get(reference)
+                    if future is None:
+                        continue
+                    image = future.result()
+                    ready[reference] = image
+                digest = image.manifest.digest
+                if kind == "container":
+                    if digest in containers:
+                        continue  # the step shares the first container's copy
+                    containers.add(digest)
+                prefix = copy.prefix_of(image)
+                key = self.section_key(
+                    digest, prefix=prefix, source=reference, location=location, kind=kind
+                )
+                if key is None or sections.has(key):
+                    continue
+                workers.submit(
+                    SectionJob(
+                        store=self.store.path,
+                        flat=self.flat.directory,
+                        max_layer_size=self.flat.max_layer_size,
+                        sections=sections.directory,
+                        image=image,
+                        reference=reference,
+                        location=location,
+                        prefix=prefix,
+                        kind=kind,
+                        epoch=self.source_date_epoch,
+                        key=key,
+                    )
+                )
+        except Exception as e:
+            logger.debug("section planning stopped: %s", e)
 
     def record_use(self, location: str, reference: str) -> PulledImage:
         """Note that ``location`` uses ``reference`` (for the SBOM) and return the image."""
@@ -204,9 +282,20 @@ class BuildContext:
         key = self.section_key(
             digest, prefix=prefix, source=reference, location=location, kind=kind
         )
-        found = self.reuse_section(key)
+        done = self.workers.take(key) if self.workers is not None and key else None
+        found: Segment | None
+        if done is not None:
+            found = done.segment
+            self.writer.add_section(found)
+            self.emit(ImageCopied(location, reference, digest, done.cached))
+            if done.flattened is not None:
+                self.flattened += 1
+                self.emit(ImageFlattened(reference, digest, len(image.layers), done.flattened))
+        else:
+            found = self.reuse_section(key)
+            if found is not None:
+                self.emit(ImageCopied(location, reference, digest, True))
         if found is not None:
-            self.emit(ImageCopied(location, reference, digest, True))
             if apk is not None and found.apk is not None:
                 apk.add_bytes(found.apk)
             return found.count
@@ -289,16 +378,9 @@ class BuildContext:
             self.flattened += 1
             self.emit(ImageFlattened(reference, digest, len(image.layers), size))
 
-        cached = self.flat.has(digest)
         if announce:
-            self.emit(ImageCopied(location, reference, digest, cached))
-        if cached:
-            with self.flat.entries(digest) as entries:
-                yield entries
-        elif cache or self.flat.seen(digest):
-            # Flatten through the cache (nothing is read back).
-            with self.flat.flatten_entries(image, self.store, on_flatten=flattened) as entries:
-                yield entries
-        else:
-            with self.flat.flatten_uncached(image, self.store, on_flatten=flattened) as entries:
-                yield entries
+            self.emit(ImageCopied(location, reference, digest, self.flat.has(digest)))
+        with self.flat.image_entries(
+            image, self.store, cache=cache, on_flatten=flattened
+        ) as entries:
+            yield entries

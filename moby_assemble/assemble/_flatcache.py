@@ -336,6 +336,35 @@ class FlatCache:
         if on_flatten is not None:
             on_flatten(checking.size)
 
+    @contextlib.contextmanager
+    def image_entries(
+        self,
+        image: PulledImage,
+        store: Store,
+        *,
+        cache: bool = False,
+        on_flatten: Callable[[int], None] | None = None,
+    ) -> Iterator[Iterator[TarEntry]]:
+        """The image's entries: from the cache if it has them; else flattened, through the
+        cache when ``cache`` is true or the image was flattened before (:meth:`seen`), else
+        without keeping anything (the first use of an image writes no cache entry).
+
+        Raises:
+            LayerError, IntegrityError: a layer is unsafe or does not match its ``diff_id``
+                (or a cache entry its checksum).
+            StoreError: the cache directory cannot be written.
+        """
+        digest = image.manifest.digest
+        if self.has(digest):
+            with self.entries(digest) as entries:
+                yield entries
+        elif cache or self.seen(digest):
+            with self.flatten_entries(image, store, on_flatten=on_flatten) as entries:
+                yield entries
+        else:
+            with self.flatten_uncached(image, store, on_flatten=on_flatten) as entries:
+                yield entries
+
     def _marker(self, digest: str) -> Path:
         path = self.path_for(digest)
         return path.with_name(path.name.removesuffix(".tar") + ".seen")

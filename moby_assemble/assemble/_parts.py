@@ -143,7 +143,7 @@ class PartsSink:
         count: int,
         journal: list[tuple[str, str]],
         apk: bytes | None = None,
-    ) -> None:
+    ) -> Segment:
         """Close the section file and publish it as ``key`` (on the section store's
         background thread); what follows goes to the glue file again."""
         section, self._section = self._section, None
@@ -151,7 +151,7 @@ class PartsSink:
             raise RuntimeError("end_section() without start_section()")
         file, tmp = section
         self.parts.append(Part(key, 0, self._section_size, self._section_crc))
-        self._sections.commit(
+        return self._sections.commit(
             key,
             file,
             tmp,

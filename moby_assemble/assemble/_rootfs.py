@@ -204,12 +204,12 @@ class RootfsWriter:
         self._section_entries = self.entries
         self.journal = []
 
-    def end_section(self, key: str, *, count: int, apk: bytes | None = None) -> None:
+    def end_section(self, key: str, *, count: int, apk: bytes | None = None) -> Segment:
         """Publish what was written since :meth:`begin_section` as the section ``key``,
         ``count`` of whose entries are the image's own (``apk``: its apk database)."""
         self._tar.flush()
         journal, self.journal = self.journal or [], None
-        self._sink().end_section(
+        return self._sink().end_section(
             key,
             entries=self.entries - self._section_entries,
             count=count,

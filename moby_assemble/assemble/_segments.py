@@ -110,6 +110,10 @@ class SectionStore:
     def _json_path(self, key: str) -> Path:
         return self.directory / f"{FORMAT}-{key}.json"
 
+    def has(self, key: str) -> bool:
+        """Whether the section ``key`` seems to be stored (:meth:`lookup` is sure)."""
+        return self._json_path(key).exists() and self.tar_path(key).exists()
+
     def lookup(self, key: str) -> Segment | None:
         """The section ``key``, if it is in the cache whole (marked as used)."""
         path = self._json_path(key)
@@ -174,10 +178,10 @@ class SectionStore:
         count: int,
         journal: list[tuple[str, str]],
         apk: bytes | None = None,
-    ) -> None:
+    ) -> Segment:
         """Publish the finished temporary section ``tmp`` (``file`` still open) as ``key``:
         made durable and renamed on a background thread (see :meth:`wait`), then
-        described."""
+        described. Returns what it will be once :meth:`wait` returns."""
         doc: dict[str, Any] = {
             "length": length,
             "crc32": crc,
@@ -190,6 +194,7 @@ class SectionStore:
         if self._pool is None:
             self._pool = ThreadPoolExecutor(1, thread_name_prefix="moby-assemble-sync")
         self._pending.append(self._pool.submit(self._publish, key, file, tmp, doc))
+        return Segment(key, self.tar_path(key), length, crc, entries, count, tuple(journal), apk)
 
     def _publish(self, key: str, file: BinaryIO, tmp: Path, doc: dict[str, Any]) -> None:
         try:

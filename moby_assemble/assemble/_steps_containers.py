@@ -33,14 +33,15 @@ from typing import TYPE_CHECKING
 
 from .._label import label_of
 from .._model import Container, Stage
-from .._runtime_spec import oci_config
+from .._runtime_spec import RuntimeBundleConfig, oci_config
 from ._bundle import BundleContainer
 from ._events import ImageReused
 
 if TYPE_CHECKING:
+    from ..registry import PulledImage
     from ._context import BuildContext
 
-__all__ = ["bundle_directory", "containers_step"]
+__all__ = ["bundle_directory", "containers_step", "image_root"]
 
 
 def bundle_directory(stage: Stage, index: int, name: str) -> str:
@@ -68,18 +69,33 @@ def containers_step(stage: Stage) -> Callable[[BuildContext], bool]:
     return step
 
 
-def _write_bundle(ctx: BuildContext, stage: Stage, index: int, container: Container) -> None:
-    location = f"{stage.value}[{index}]"
-    reference = container.image
-    image = ctx.record_use(location, reference)
+def _runtime_bundle(
+    ctx: BuildContext, container: Container, image: PulledImage
+) -> RuntimeBundleConfig:
     inner = image.config.get("config") or {}
-    bundle = oci_config(
+    return oci_config(
         container,
-        label=label_of(inner, image=reference),
+        label=label_of(inner, image=container.image),
         image_config=inner,
         id_map=ctx.id_map,
         volumes={v.name: v.readonly for v in ctx.system.volumes},
     )
+
+
+def image_root(
+    ctx: BuildContext, stage: Stage, index: int, container: Container, image: PulledImage
+) -> str:
+    """Where the container's image goes if it is the first to use it: its bundle
+    directory's ``rootfs`` (read-only) or ``lower`` (an overlay's lower directory)."""
+    readonly = _runtime_bundle(ctx, container, image).readonly
+    return f"{bundle_directory(stage, index, container.name)}/{'rootfs' if readonly else 'lower'}"
+
+
+def _write_bundle(ctx: BuildContext, stage: Stage, index: int, container: Container) -> None:
+    location = f"{stage.value}[{index}]"
+    reference = container.image
+    image = ctx.record_use(location, reference)
+    bundle = _runtime_bundle(ctx, container, image)
     directory = bundle_directory(stage, index, container.name)
     own_root = f"{directory}/{'rootfs' if bundle.readonly else 'lower'}"
     w = ctx.writer

@@ -87,10 +87,11 @@ def pull_step(ctx: BuildContext) -> bool:
         for reference, ref in zip(references, refs, strict=True):
             image = _pull_offline(ctx, reference, ref)
             ctx.images[reference] = checked_image(ctx, reference, image)
-        return True
-    pool = ctx.start_pulls(len(refs))
-    for reference, ref in zip(references, refs, strict=True):
-        ctx.pending[reference] = pool.submit(ctx.puller.pull, ref, ctx.platform)
+    else:
+        pool = ctx.start_pulls(len(refs))
+        for reference, ref in zip(references, refs, strict=True):
+            ctx.pending[reference] = pool.submit(ctx.puller.pull, ref, ctx.platform)
+    ctx.plan_sections()
     return True
 
 

@@ -16,18 +16,21 @@ Example::
 from __future__ import annotations
 
 import contextlib
+import io
 import logging
+import tempfile
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
-from typing import TYPE_CHECKING, Protocol
+from typing import IO, TYPE_CHECKING, Protocol
 
 import attrs
 
 from .._errors import ConfigError
 from ._events import AssemblyEvent, ImageCopied, ImageFlattened
-from ._rootfs import copy_image
+from ._parts import PartsSink
+from ._rootfs import RootfsWriter, copy_image
 from ._segments import segment_key
 from ._steps_pull import checked_image
 from ._workers import SectionJob, planned_copies
@@ -41,7 +44,7 @@ if TYPE_CHECKING:
     from ..store import Store
     from ._bundle import BundleContainer
     from ._flatcache import FlatCache
-    from ._rootfs import ApkDatabases, RootfsWriter
+    from ._rootfs import ApkDatabases
     from ._segments import SectionStore, Segment
     from ._workers import SectionWorkers
 
@@ -356,6 +359,12 @@ class BuildContext:
             return
         self.writer.end_section(key, count=count, apk=apk)
 
+    def detached(self, key: str | None) -> DetachedSection:
+        """A writer for entries that go into the root tar later, as a section of their own
+        (:meth:`DetachedSection.append`): a step can write them before the entries that
+        come first (the kernel step reads the modules before it writes ``boot/``)."""
+        return DetachedSection(self, key)
+
     @contextlib.contextmanager
     def image_entries(
         self, reference: str, location: str, *, announce: bool = True, cache: bool = False
@@ -384,3 +393,57 @@ class BuildContext:
             image, self.store, cache=cache, on_flatten=flattened
         ) as entries:
             yield entries
+
+
+class DetachedSection:
+    """Entries written apart from the root tar (see :meth:`BuildContext.detached`): into a
+    section file of the cache (``key``), else into a temporary file.
+
+    Write with :attr:`writer`, then :meth:`finish`, then :meth:`append`; :meth:`abort` on
+    failure.
+    """
+
+    def __init__(self, ctx: BuildContext, key: str | None) -> None:
+        self._ctx = ctx
+        self._key = key
+        self._spool: IO[bytes] | None = None
+        self._sink: PartsSink | None = None
+        self.segment: Segment | None = None
+        if key is not None and ctx.segments is not None:
+            self._sink = PartsSink(io.BytesIO(), ctx.segments)
+            self.writer = RootfsWriter(self._sink, mtime=ctx.source_date_epoch)
+            self.writer.begin_section()
+        else:
+            self._spool = tempfile.SpooledTemporaryFile(max_size=1 << 20)  # noqa: SIM115
+            self.writer = RootfsWriter(self._spool, mtime=ctx.source_date_epoch)  # type: ignore[arg-type]
+            self.writer.journal = []
+
+    def finish(self, count: int) -> None:
+        """Done writing; ``count`` entries were the image's own."""
+        if self._sink is not None:
+            assert self._key is not None
+            self.segment = self.writer.end_section(self._key, count=count)
+        else:
+            self.writer.flush()
+
+    def append(self) -> None:
+        """Append what was written to the root tar."""
+        main = self._ctx.writer
+        if self.segment is not None:
+            main.add_section(self.segment)
+            return
+        spool = self._spool
+        assert spool is not None
+        spool.seek(0)
+        main.flush()
+        while chunk := spool.read(1 << 20):
+            main.splice(chunk)
+        main.replay(self.writer.journal or [], self.writer.entries)
+        spool.close()
+
+    def abort(self) -> None:
+        """Discard what was written."""
+        if self._sink is not None:
+            self._sink.abort()
+        if self._spool is not None:
+            self._spool.close()

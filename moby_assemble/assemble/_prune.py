@@ -130,8 +130,8 @@ def prune_cache(
     if sections.is_dir():
         for path in sorted(sections.glob(f"{SECTION_FORMAT}-*.tar")):
             if _old(path, cutoff) and path.stem.partition("-")[2] not in needed:
-                doomed.append(path)
-                doomed.append(path.with_suffix(".json"))
+                # With its description and the files kept with it (kernel, microcode).
+                doomed += sorted(sections.glob(f"{path.stem}.*"))
         for path in sorted(sections.glob("v*-*.json")):  # descriptions without their bytes
             if not path.with_suffix(".tar").exists() and path not in doomed:
                 doomed.append(path)

@@ -224,13 +224,20 @@ class RootfsWriter:
         self._reused += segment.length
         self.replay(segment.journal, segment.entries)
 
+    def splice(self, data: bytes | bytearray | memoryview) -> None:
+        """Append bytes of whole entries written by another writer of this kind (account
+        for them with :meth:`replay`)."""
+        self._tar.splice(data)
+
     def replay(self, journal: Iterable[tuple[str, str]], entries: int) -> None:
         """Account for ``entries`` entries appended with :meth:`splice`, whose names and
         kinds are ``journal`` (as recorded in :attr:`journal` when they were written)."""
         kinds = self._kinds
         for name, kind in journal:
-            if kind:
-                kinds[name] = _D if kind == "d" else _L
+            if kind == "d":
+                kinds[name] = _D
+            elif kind == "l":
+                kinds[name] = _L
             elif kinds:
                 kinds.pop(name, None)
         self.entries += entries

@@ -36,7 +36,9 @@ import hashlib
 import json
 import logging
 import os
+import shutil
 import tempfile
+import threading
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -44,6 +46,7 @@ from typing import Any, BinaryIO
 import attrs
 
 from .._errors import StoreError
+from .._fsync import fsync_path
 from .._stale import lock_fd, touch
 from .._version import __version__
 
@@ -53,8 +56,6 @@ logger = logging.getLogger("moby_assemble.assemble")
 
 #: The sections' format: part of every key and file name.
 FORMAT = "v2"
-#: Journal kinds: what a name is after the section (directory, symlink, anything else).
-KINDS = ("d", "l", "")
 
 
 def segment_key(
@@ -76,7 +77,8 @@ class Segment:
         crc32: the CRC-32 of its bytes.
         entries: tar entries in the section.
         count: entries of the image itself (the rest are LinuxKit's generated ones).
-        journal: ``(name, kind)`` of every entry in order, kind one of :data:`KINDS`.
+        journal: ``(name, kind)`` of every entry in order, kind ``d`` (directory), ``l``
+            (symbolic link) or anything else (other kinds).
         apk: the image's apk database (init images that have one), for LinuxKit's merged
             database.
     """
@@ -125,7 +127,10 @@ class SectionStore:
             length = int(doc["length"])
             if tar.stat().st_size != length:
                 raise ValueError(f"{tar} has {tar.stat().st_size} bytes, not {length}")
-            journal = tuple((str(n), str(k)) for n, k in doc["journal"])
+            names, kinds = str(doc["names"]), str(doc["kinds"])
+            journal = tuple(zip(names.split("\0"), kinds, strict=True)) if kinds else ()
+            if len(journal) != int(doc["entries"]):
+                raise ValueError("the names do not match the entries")
             apk = base64.b64decode(doc["apk"], validate=True) if "apk" in doc else None
             found = Segment(
                 key,
@@ -147,6 +152,44 @@ class SectionStore:
         touch(tar)  # in use (see _prune)
         touch(path)
         return found
+
+    def extra_path(self, key: str, name: str) -> Path:
+        """Where a file kept with the section ``key`` is (``name``: ``kernel``, ``ucode``)."""
+        return self.directory / f"{FORMAT}-{key}.{name}"
+
+    def keep_extra(self, key: str, name: str, source: Path) -> None:
+        """Keep the finished file ``source`` with the section ``key`` (hard-linked, else
+        copied; made durable first). Failures only cost the reuse: they are logged."""
+        target = self.extra_path(key, name)
+        tmp = self.directory / f".{target.name}.{os.getpid()}.{threading.get_ident()}.tmp"
+        try:
+            self.directory.mkdir(parents=True, exist_ok=True)
+            fsync_path(source)
+            try:
+                os.link(source, tmp)
+            except OSError:
+                shutil.copyfile(source, tmp)
+                fsync_path(tmp)
+            os.replace(tmp, target)
+        except OSError as e:
+            tmp.unlink(missing_ok=True)
+            logger.warning("cannot keep %s with its section: %s", source.name, e)
+
+    def take_extra(self, key: str, name: str, target: Path) -> bool:
+        """Put the file kept with the section ``key`` at ``target`` (a hard link, else a
+        copy); ``False`` if it is not there."""
+        source = self.extra_path(key, name)
+        try:
+            try:
+                os.link(source, target)
+            except FileNotFoundError:
+                return False
+            except OSError:
+                shutil.copyfile(source, target)
+        except FileNotFoundError:
+            return False
+        touch(source)
+        return True
 
     def drop(self, key: str) -> None:
         """Forget the section ``key`` (damaged): the next assembly encodes it again."""
@@ -187,7 +230,9 @@ class SectionStore:
             "crc32": crc,
             "entries": entries,
             "count": count,
-            "journal": journal,
+            # One string each, not a list of pairs: parsed ten times faster.
+            "names": "\0".join(name for name, _ in journal),
+            "kinds": "".join(kind or "-" for _, kind in journal),
         }
         if apk is not None:
             doc["apk"] = base64.b64encode(apk).decode("ascii")

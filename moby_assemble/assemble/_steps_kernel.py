@@ -24,15 +24,17 @@ Example::
 from __future__ import annotations
 
 import shutil
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from .._errors import ConfigError
 from ..layers import EntryType, TarEntry, read_tar
+from ._events import ImageCopied
 
 if TYPE_CHECKING:
-    from pathlib import Path
-
-    from ._context import BuildContext
+    from ._context import BuildContext, DetachedSection
+    from ._rootfs import RootfsWriter
+    from ._segments import Segment
 
 __all__ = ["kernel_step"]
 
@@ -58,59 +60,151 @@ def kernel_step(ctx: BuildContext) -> bool:
     ucode = _member(kernel.ucode, None)
     kernel_file = ctx.work_dir / "kernel"
     ucode_file = ctx.work_dir / "ucode.cpio"
-    ctx.record_use(_LOCATION, reference)
+    image = ctx.record_use(_LOCATION, reference)
+    digest = image.manifest.digest
 
-    found: dict[str, TarEntry] = {}
-    wanted = {binary: ("binary", kernel_file)}
-    if ucode is not None:
-        wanted[ucode] = ("ucode", ucode_file)
-    # Read twice when there are modules (cache=True keeps the second pass off the layers).
-    with ctx.image_entries(reference, _LOCATION, cache=tarball is not None) as entries:
-        for entry in entries:
-            if entry.name in wanted:
-                key, path = wanted[entry.name]
-                _check_file(entry, reference, key)
-                with open(path, "wb") as out:
-                    shutil.copyfileobj(entry.open(), out, 1 << 20)
-                found[key] = entry
-            elif entry.name == tarball:
-                _check_file(entry, reference, "tar")
-                found["tar"] = entry
-    for key, name in (("binary", binary), ("tar", tarball), ("ucode", ucode)):
-        if name is not None and key not in found:
-            raise ConfigError(
-                f"kernel image {reference} has no file {name!r} at its root",
-                path=f"kernel.{key}",
-            )
-
-    w = ctx.writer
-    w.directory("boot", source=reference, location=_LOCATION)
-    w.file("boot/cmdline", kernel.cmdline.encode(), source=reference, location=_LOCATION)
-    _copy_boot_file(ctx, "boot/kernel", found["binary"], kernel_file, reference)
-    if ucode is not None:
-        _copy_boot_file(ctx, "boot/ucode.cpio", found["ucode"], ucode_file, reference)
-    if tarball is not None:
-        digest = ctx.image(reference).manifest.digest
-        section = ctx.section_key(
+    # boot/kernel and boot/ucode.cpio are one section, the modules another; both are a
+    # function of the image (see _segments), and the section store keeps the kernel and
+    # microcode files next to the first, so a rebuild need not read the image at all.
+    boot_key = ctx.section_key(
+        digest, prefix="boot", source=reference, location=_LOCATION, kind=f"boot:{binary}:{ucode}"
+    )
+    modules_key = (
+        ctx.section_key(
             digest, prefix=tarball, source=reference, location=_LOCATION, kind="kernel.tar"
         )
-        if ctx.reuse_section(section) is None:
-            # A second pass over the cached, flattened image: the modules go after boot/.
-            count = 0
-            with ctx.image_entries(reference, _LOCATION, announce=False) as entries:
-                ctx.begin_section(section)
+        if tarball is not None
+        else None
+    )
+    boot: _Stored | DetachedSection | None = _stored_boot(
+        ctx, boot_key, kernel_file, ucode_file if ucode is not None else None
+    )
+    modules = ctx.segments.lookup(modules_key) if ctx.segments and modules_key else None
+    detached: list[DetachedSection] = []
+    try:
+        if boot is None or (tarball is not None and modules is None):
+            # One pass over the image: the files, and the modules as a section of their own.
+            found: dict[str, TarEntry] = {}
+            wanted: dict[str, tuple[str, Path]] = {}
+            if boot is None:  # (else the files are in place, hard links to the kept ones)
+                wanted[binary] = ("binary", kernel_file)
+                if ucode is not None:
+                    wanted[ucode] = ("ucode", ucode_file)
+            with ctx.image_entries(reference, _LOCATION) as entries:
                 for entry in entries:
-                    if entry.name == tarball:
-                        for inner in read_tar(entry.open(), layer=f"{reference} {tarball}"):
-                            if inner.name != ".":
-                                w.add(inner, source=reference, location=_LOCATION)
-                                count += 1
-                        break
-            ctx.end_section(section, count)
+                    if entry.name in wanted:
+                        key, path = wanted[entry.name]
+                        _check_file(entry, reference, key)
+                        with open(path, "wb") as out:
+                            shutil.copyfileobj(entry.open(), out, 1 << 20)
+                        found[key] = entry
+                    elif entry.name == tarball:
+                        _check_file(entry, reference, "tar")
+                        found["tar"] = entry
+                        if modules is None:
+                            detached.append(_modules(ctx, modules_key, entry, reference))
+            checked = (("binary", binary), ("ucode", ucode)) if boot is None else ()
+            for key, name in (*checked, ("tar", tarball)):
+                if name is not None and key not in found:
+                    raise ConfigError(
+                        f"kernel image {reference} has no file {name!r} at its root",
+                        path=f"kernel.{key}",
+                    )
+            if boot is None:
+                boot = _boot(ctx, boot_key, found, kernel_file, ucode_file, reference)
+        else:
+            ctx.emit(ImageCopied(_LOCATION, reference, digest, True))
+        assert boot is not None
+        w = ctx.writer
+        w.directory("boot", source=reference, location=_LOCATION)
+        w.file("boot/cmdline", kernel.cmdline.encode(), source=reference, location=_LOCATION)
+        boot.append()
+        if modules is not None:
+            w.add_section(modules)
+        for section in detached:
+            section.append()
+    except BaseException:
+        for section in detached:
+            section.abort()
+        raise
     ctx.kernel = kernel_file
     ctx.cmdline = kernel.cmdline
     ctx.ucode = ucode_file if ucode is not None else None
     return True
+
+
+class _Stored:
+    """A stored boot section, appended as it is."""
+
+    def __init__(self, ctx: BuildContext, segment: Segment) -> None:
+        self._ctx = ctx
+        self._segment = segment
+
+    def append(self) -> None:
+        self._ctx.writer.add_section(self._segment)
+
+
+def _stored_boot(
+    ctx: BuildContext, key: str | None, kernel_file: Path, ucode_file: Path | None
+) -> _Stored | None:
+    """The stored boot section ``key``, with its kernel (and microcode) files put in the
+    work directory; ``None`` if any of it is missing."""
+    sections = ctx.segments
+    if sections is None or key is None:
+        return None
+    found = sections.lookup(key)
+    if found is None:
+        return None
+    for name, path in (("kernel", kernel_file), ("ucode", ucode_file)):
+        if path is not None and not sections.take_extra(key, name, path):
+            kernel_file.unlink(missing_ok=True)
+            return None
+    return _Stored(ctx, found)
+
+
+def _modules(
+    ctx: BuildContext, key: str | None, tarball: TarEntry, reference: str
+) -> DetachedSection:
+    """The entries of the modules tarball, written as a section of their own."""
+    section = ctx.detached(key)
+    try:
+        count = 0
+        for inner in read_tar(tarball.open(), layer=f"{reference} {tarball.name}"):
+            if inner.name != ".":
+                section.writer.add(inner, source=reference, location=_LOCATION)
+                count += 1
+        section.finish(count)
+    except BaseException:
+        section.abort()
+        raise
+    return section
+
+
+def _boot(
+    ctx: BuildContext,
+    key: str | None,
+    found: dict[str, TarEntry],
+    kernel_file: Path,
+    ucode_file: Path,
+    reference: str,
+) -> DetachedSection:
+    """``boot/kernel`` (and ``boot/ucode.cpio``) as a section; the files kept with it."""
+    section = ctx.detached(key)
+    try:
+        _copy_boot_file(section.writer, ctx, "boot/kernel", found["binary"], kernel_file, reference)
+        if "ucode" in found:
+            _copy_boot_file(
+                section.writer, ctx, "boot/ucode.cpio", found["ucode"], ucode_file, reference
+            )
+        section.finish(0)
+    except BaseException:
+        section.abort()
+        raise
+    if key is not None and ctx.segments is not None:
+        ctx.segments.keep_extra(key, "kernel", kernel_file)
+        if "ucode" in found:
+            ctx.segments.keep_extra(key, "ucode", ucode_file)
+    return section
 
 
 def _check_file(entry: TarEntry, reference: str, key: str) -> None:
@@ -123,9 +217,14 @@ def _check_file(entry: TarEntry, reference: str, key: str) -> None:
 
 
 def _copy_boot_file(
-    ctx: BuildContext, name: str, original: TarEntry, path: Path, reference: str
+    writer: RootfsWriter,
+    ctx: BuildContext,
+    name: str,
+    original: TarEntry,
+    path: Path,
+    reference: str,
 ) -> None:
     size = path.stat().st_size
     entry = TarEntry(name, EntryType.FILE, original.mode, size=size, mtime=ctx.source_date_epoch)
     with open(path, "rb") as data:
-        ctx.writer.stream_file(entry, data, source=reference, location=_LOCATION)
+        writer.stream_file(entry, data, source=reference, location=_LOCATION)

@@ -28,6 +28,7 @@ import threading
 import time
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from types import TracebackType
+from typing import Any
 
 import httpx
 
@@ -126,7 +127,13 @@ class RegistryClient:
         )
         mounts: dict[str, httpx.BaseTransport | None] = {}
         if transport is None:
-            transport = httpx.HTTPTransport(limits=limits)
+            # Loading the system's CA certificates costs ~30 ms: made on the first https
+            # request. Plain-HTTP URLs (loopback and insecure registries) go through a
+            # transport whose TLS context trusts nothing, so it can never carry TLS.
+            transport = _LazyTransport(limits=limits)
+            mounts["http://"] = httpx.HTTPTransport(
+                limits=limits, verify=ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+            )
             for name, config in self._registries.items():
                 if config.needs_own_tls:
                     host = "registry-1.docker.io" if name == "docker.io" else name
@@ -600,3 +607,27 @@ class RegistryClient:
             progress: optional ``callable(done_bytes)`` called as data arrives.
         """
         fetch_blob_into(self, ref, desc, writer, progress=progress)
+
+
+class _LazyTransport(httpx.BaseTransport):
+    """httpx's :class:`~httpx.HTTPTransport`, made on its first request."""
+
+    def __init__(self, **options: Any) -> None:
+        self._options = options
+        self._transport: httpx.HTTPTransport | None = None
+        self._lock = threading.Lock()
+
+    def _get(self) -> httpx.HTTPTransport:
+        with self._lock:
+            if self._transport is None:
+                self._transport = httpx.HTTPTransport(**self._options)
+            return self._transport
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        return self._get().handle_request(request)
+
+    def close(self) -> None:
+        with self._lock:
+            transport, self._transport = self._transport, None
+        if transport is not None:
+            transport.close()

@@ -141,7 +141,7 @@ def test_a_section_description_without_its_whole_bytes_is_dropped(tmp_path: Path
     store = SectionStore(tmp_path)
     file, tmp = store.create()
     file.write(b"abc")
-    store.commit("k", file, tmp, length=3, crc=zlib.crc32(b"abc"), entries=1, count=1, journal=[])
+    store.commit("k", file, tmp, length=3, crc=zlib.crc32(b"abc"), entries=0, count=0, journal=[])
     store.wait()
     found = store.lookup("k")
     assert isinstance(found, Segment)

@@ -4,6 +4,7 @@ a bundle made of them equals a cold build."""
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import pytest
@@ -115,11 +116,8 @@ def test_a_removed_section_or_a_damaged_description_only_costs_the_reuse(
     cache = tmp_path / "cache"
     with Assembler(cache, progress=events) as asm:
         asm.assemble(first)
-        where = {
-            doc["journal"][0][0]: key
-            for key, doc in _sections(cache).items()
-            if doc["journal"][0][0].startswith("containers/")
-        }
+        first = {key: doc["names"].split("\0")[0] for key, doc in _sections(cache).items()}
+        where = {name: key for key, name in first.items() if name.startswith("containers/")}
         web = where["containers/services/web/lower/bin"]
         sshd = where["containers/services/sshd/rootfs/bin"]
         (cache / "sections" / f"v2-{web}.json").write_text("{not json")
@@ -135,3 +133,33 @@ def test_a_removed_section_or_a_damaged_description_only_costs_the_reuse(
     with Assembler(tmp_path / "cold") as asm:
         cold = asm.assemble(second)
     assert two.rootfs_sha256 == cold.rootfs_sha256
+
+
+def test_the_kernel_files_are_kept_with_their_section_and_a_rebuild_reads_no_image(
+    system: System, tmp_path: Path
+):
+    cache = tmp_path / "cache"
+    events = Recorder()
+    with Assembler(cache, progress=events) as asm:
+        first = asm.assemble(system)
+        kept = sorted((cache / "sections").glob("v2-*.kernel"))
+        assert len(kept) == 1
+        assert first.kernel is not None
+        assert kept[0].read_bytes() == first.kernel.read_bytes()
+        events.clear()
+        again = asm.assemble(system)
+        assert events.of(ImageFlattened) == []
+        assert again.kernel is not None
+        assert again.kernel.read_bytes() == first.kernel.read_bytes()
+        # Without the kept kernel the image is read again, and the bytes are the same.
+        kept[0].unlink()
+        shutil.rmtree(first.directory)
+        events.clear()
+        third = asm.assemble(system)
+        assert [e.location for e in events.of(ImageCopied) if not e.cached] == ["kernel"]
+    assert kept[0].exists()
+    assert third.kernel is not None
+    assert third.kernel.read_bytes() == first.kernel.read_bytes()
+    with Assembler(tmp_path / "alone", section_workers=0) as asm:
+        alone = asm.assemble(system)
+    assert third.rootfs_sha256 == alone.rootfs_sha256

@@ -37,6 +37,7 @@ import multiprocessing
 import threading
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -165,6 +166,7 @@ class SectionWorkers:
         self._lock = threading.Lock()
         self._queued: dict[str, SectionJob] = {}  # in submission order
         self._running: dict[str, Future[SectionDone]] = {}
+        self._taken: set[str] = set()  # asked for: never started after that
         self._busy = 0
         self._closed = False
 
@@ -173,11 +175,12 @@ class SectionWorkers:
         """Fork ``count`` workers now; ``None`` where processes cannot be forked."""
         if "fork" not in multiprocessing.get_all_start_methods():
             return None
+        pool = ProcessPoolExecutor(count, mp_context=multiprocessing.get_context("fork"))
         try:
-            pool = ProcessPoolExecutor(count, mp_context=multiprocessing.get_context("fork"))
             pool.submit(_ready).result()
-        except OSError as e:  # no processes to be had: write everything here
+        except (OSError, BrokenProcessPool) as e:  # no processes: write everything here
             logger.info("cannot start section workers: %s", e)
+            pool.shutdown(wait=False, cancel_futures=True)
             return None
         logger.info("started %d section workers", count)
         return cls(pool, count)
@@ -185,7 +188,8 @@ class SectionWorkers:
     def submit(self, job: SectionJob) -> None:
         """Have a worker write ``job``'s section (once per key)."""
         with self._lock:
-            if self._closed or job.key in self._queued or job.key in self._running:
+            key = job.key
+            if self._closed or key in self._queued or key in self._running or key in self._taken:
                 return
             self._queued[job.key] = job
             self._dispatch()
@@ -208,6 +212,7 @@ class SectionWorkers:
         """The section ``key`` if a worker wrote it (waiting while one writes it); ``None``
         if no worker has it, had not started on it (it is then never started) or failed."""
         with self._lock:
+            self._taken.add(key)
             if self._queued.pop(key, None) is not None:
                 return None
             future = self._running.pop(key, None)

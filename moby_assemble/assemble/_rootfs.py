@@ -173,15 +173,19 @@ class RootfsWriter:
         *,
         source: str,
         location: str,
+        prefix: str = "",
     ) -> None:
-        """Write ``entry`` (data as for :meth:`TarWriter.add`) with the provenance records."""
+        """Write ``entry`` (data as for :meth:`TarWriter.add`) with the provenance records,
+        moved under ``prefix`` if one is given (see :meth:`TarEntry.relocated`)."""
         provenance = ((LOCATION, location), (SOURCE, source))
         if entry.pax:
             own = [kv for kv in entry.pax if not kv[0].startswith("LINUXKIT.")]
             pax = tuple(sorted([*own, *provenance]))
         else:
             pax = provenance  # already in order
-        self._tar.add(entry.with_pax(pax), data)  # type: ignore[arg-type]
+        # One copy of the entry for both changes: this runs for every entry of the system.
+        entry = entry.relocated(prefix, pax=pax)
+        self._tar.add(entry, data)  # type: ignore[arg-type]
         self.entries += 1
         kind = entry.type
         if kind is _D or kind is _L:
@@ -420,7 +424,7 @@ def copy_image(
         data: IO[bytes] | None = None
         if apk is not None and name == APK_DB and kind is _F:
             data = apk.add(entry)
-        writer.add(entry.relocated(prefix), data, source=source, location=location)
+        writer.add(entry, data, source=source, location=location, prefix=prefix)
         count += 1
     for name, kind, mode, link in _TOUCH:
         if name in found:

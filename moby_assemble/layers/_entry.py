@@ -179,19 +179,22 @@ class TarEntry:
         """A copy with some fields changed; the data handle is kept."""
         return attrs.evolve(self, **changes)  # type: ignore[arg-type]
 
-    def relocated(self, prefix: str) -> TarEntry:
+    def relocated(self, prefix: str, *, pax: tuple[tuple[str, str], ...] | None = None) -> TarEntry:
         """This entry moved under ``prefix`` (``"containers/x/rootfs"``): name, and the
         target of a hard link (a symlink's target is left alone: it is resolved inside the
-        container). The root ``"."`` becomes ``prefix`` itself. The data handle is kept.
+        container). The root ``"."`` becomes ``prefix`` itself. With ``pax``, its PAX
+        records are replaced too (as :meth:`with_pax`, in the same copy). The data handle
+        is kept.
         """
         prefix = prefix.strip("/")
+        records = self.pax if pax is None else pax
         if not prefix:
-            return self
+            return self if pax is None else self._copy(self.name, self.linkname, pax, self._payload)
         name = prefix if self.name == "." else f"{prefix}/{self.name}"
         link = self.linkname
         if self.type is EntryType.HARDLINK:
             link = f"{prefix}/{link}"
-        return self._copy(name, link, self.pax, self._payload)
+        return self._copy(name, link, records, self._payload)
 
 
 class _Payload:

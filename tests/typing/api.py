@@ -110,6 +110,10 @@ def assemble_and_write(system: ma.System, cache: Path) -> dict[str, tuple[Path, 
         bundle = asm.assemble(system, lock=ma.Lock.load(cache / "system.lock.json"))
     assert_type(bundle, ma.Bundle)
     assert_type(bundle.rootfs_sha256, str)
+    assert_type(bundle.rootfs_size, int)
+    assert_type(bundle.rootfs_tar, Path)
+    with bundle.open_rootfs() as tar:
+        assert_type(tar.read(512), bytes)
     assert_type(bundle.kernel, Path | None)
     web: BundleContainer = bundle.container("web", stage="services")
     config: dict[str, Any] = web.config

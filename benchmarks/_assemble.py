@@ -269,7 +269,11 @@ def system_step(args: dict[str, Any]) -> dict[str, Any]:
     before = hwm_mib()
     start = time.perf_counter()
     with Assembler(
-        args["cache"], platform="linux/amd64", registries=registries, progress=progress
+        args["cache"],
+        platform="linux/amd64",
+        registries=registries,
+        progress=progress,
+        section_workers=args.get("section_workers"),
     ) as asm:
         if lock is None:
             lock = asm.resolve(system)
@@ -417,7 +421,7 @@ def run(ctx: Context) -> Section:
     work = ctx.scratch("assemble")
     registry = LocalRegistry(work / "registry").start()
     runs: dict[str, list[Run]] = {
-        k: [] for k in ("cold", "warm", "change", "write", "floor", "disk")
+        k: [] for k in ("cold", "cold1", "warm", "change", "write", "floor", "disk")
     }
     try:
         refs = {}
@@ -457,6 +461,15 @@ def run(ctx: Context) -> Section:
             cold_bundle = runs["cold"][-1].result.get("bundle")
             if runs["warm"][-1].result.get("bundle") != cold_bundle:
                 raise RuntimeError("the warm assembly gave another bundle than the cold one")
+            # The same cold assembly in one process (no section workers), for comparison.
+            alone = work / f"alone{i}"
+            one: dict[str, Any] = {"system": str(system), "section_workers": 0}
+            run_ = _step(ctx, "system", {**common, **one, "cache": str(alone)}, "cold1")
+            runs["cold1"].append(run_)
+            ctx.log(f"assemble cold, one process #{i + 1}: {run_.op_s:.2f} s")
+            if run_.result.get("bundle") != cold_bundle:
+                raise RuntimeError("one process gave another bundle than the workers")
+            remove_tree(alone)
             floor = _step(ctx, "floor", {"blobs": blobs}, "floor")
             runs["floor"].append(floor)
             ctx.log(f"assemble raw floor #{i + 1}: {floor.op_s:.2f} s")
@@ -480,7 +493,7 @@ def run(ctx: Context) -> Section:
     b = {case: best(r) for case, r in runs.items()}
     cold_ratio = b["cold"].op_s / b["floor"].op_s
     change_ratio = b["change"].op_s / b["cold"].op_s
-    assembly = [r for case in ("cold", "warm", "change") for r in runs[case]]
+    assembly = [r for case in ("cold", "cold1", "warm", "change") for r in runs[case]]
     peak = max(_mb(r) for r in assembly)
     rootfs = b["cold"].result.get("rootfs_bytes", 0)
 
@@ -496,6 +509,7 @@ def run(ctx: Context) -> Section:
         f"local registry into the root tar ({rootfs / 1e6:.0f} MB), best of {ctx.scale.repeat}",
         (
             row("cold", "ours cold (empty)", compressed, "resolve + pull + flatten + tar"),
+            row("cold1", "ours cold, 1 process", compressed, "the same, section_workers=0"),
             row("warm", "ours warm (lock)", rootfs, "root tar from earlier sections"),
             row(
                 "change",
@@ -514,6 +528,8 @@ def run(ctx: Context) -> Section:
             "warm/cold": b["warm"].op_s / b["cold"].op_s,
             "one change/cold": change_ratio,
             "one change/write floor": b["change"].op_s / b["disk"].op_s,
+            "cold, 1 process/raw floor": b["cold1"].op_s / b["floor"].op_s,
+            "one change/cold, 1 process": b["change"].op_s / b["cold1"].op_s,
         },
         targets=(
             Target("cold/raw floor", cold_ratio, TARGET_COLD_RATIO, unit="x"),

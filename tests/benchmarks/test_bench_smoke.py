@@ -127,13 +127,15 @@ def test_assembly_cases_rebuild_only_the_changed_service_and_the_floor_reads_eve
     assert change["flattened"] == 1
     assert change["copied_cached"] == 6
     assert change["bundle"] != cold["bundle"]
+    alone = rows["ours cold, 1 process"]
+    assert (alone["bundle"], alone["flattened"]) == (cold["bundle"], 7)
     assert rows["write kernel+initrd"]["written_bytes"] > 0
     details = section["details"]
     assert floor["compressed_bytes"] == details["compressed_bytes"]
     assert floor["uncompressed_bytes"] == details["layer_tar_bytes"]
     assert set(section["ratios"]) == {
         "cold/raw floor", "cold/(raw + write floor)", "warm/cold", "one change/cold",
-        "one change/write floor",
+        "one change/write floor", "cold, 1 process/raw floor", "one change/cold, 1 process",
     }  # fmt: skip
     assert rows["write floor"]["written_bytes"] == cold["rootfs_bytes"]
     assert all(v > 0 for v in section["ratios"].values())

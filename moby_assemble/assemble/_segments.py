@@ -39,9 +39,10 @@ import os
 import shutil
 import tempfile
 import threading
+from collections.abc import Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, overload
 
 import attrs
 
@@ -89,8 +90,35 @@ class Segment:
     crc32: int
     entries: int
     count: int
-    journal: tuple[tuple[str, str], ...] = attrs.field(repr=False)
+    journal: Sequence[tuple[str, str]] = attrs.field(repr=False)
     apk: bytes | None = attrs.field(default=None, repr=False)
+
+
+class _Journal(Sequence[tuple[str, str]]):
+    """A stored journal, split into pairs only when it is read (a rebuild reads each once)."""
+
+    def __init__(self, names: str, kinds: str) -> None:
+        self._names = names
+        self._kinds = kinds
+        if kinds and names.count("\0") + 1 != len(kinds):
+            raise ValueError("the names do not match their kinds")
+
+    def __len__(self) -> int:
+        return len(self._kinds)
+
+    def __iter__(self) -> Iterator[tuple[str, str]]:
+        return (
+            iter(zip(self._names.split("\0"), self._kinds, strict=True))
+            if self._kinds
+            else iter(())
+        )
+
+    @overload
+    def __getitem__(self, index: int) -> tuple[str, str]: ...
+    @overload
+    def __getitem__(self, index: slice) -> Sequence[tuple[str, str]]: ...
+    def __getitem__(self, index: int | slice) -> tuple[str, str] | Sequence[tuple[str, str]]:
+        return list(self)[index]
 
 
 class SectionStore:
@@ -127,8 +155,7 @@ class SectionStore:
             length = int(doc["length"])
             if tar.stat().st_size != length:
                 raise ValueError(f"{tar} has {tar.stat().st_size} bytes, not {length}")
-            names, kinds = str(doc["names"]), str(doc["kinds"])
-            journal = tuple(zip(names.split("\0"), kinds, strict=True)) if kinds else ()
+            journal = _Journal(str(doc["names"]), str(doc["kinds"]))
             if len(journal) != int(doc["entries"]):
                 raise ValueError("the names do not match the entries")
             apk = base64.b64decode(doc["apk"], validate=True) if "apk" in doc else None
@@ -239,7 +266,7 @@ class SectionStore:
         if self._pool is None:
             self._pool = ThreadPoolExecutor(1, thread_name_prefix="moby-assemble-sync")
         self._pending.append(self._pool.submit(self._publish, key, file, tmp, doc))
-        return Segment(key, self.tar_path(key), length, crc, entries, count, tuple(journal), apk)
+        return Segment(key, self.tar_path(key), length, crc, entries, count, journal, apk)
 
     def _publish(self, key: str, file: BinaryIO, tmp: Path, doc: dict[str, Any]) -> None:
         try:

@@ -20,7 +20,7 @@ import io
 import logging
 import tempfile
 import threading
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Protocol
@@ -30,6 +30,7 @@ import attrs
 from .._errors import ConfigError
 from ._events import AssemblyEvent, ImageCopied, ImageFlattened
 from ._parts import PartsSink
+from ._rebase import may_rebase, origin_of, rebase
 from ._rootfs import RootfsWriter, copy_image
 from ._segments import segment_key
 from ._steps_pull import checked_image
@@ -233,6 +234,8 @@ class BuildContext:
                 )
                 if key is None or sections.has(key):
                     continue
+                if may_rebase(self, image, reference, location, prefix=prefix, kind=kind):
+                    continue  # made from an old section, here, faster than a worker flattens
                 workers.submit(
                     SectionJob(
                         store=self.store.path,
@@ -296,6 +299,10 @@ class BuildContext:
                 self.emit(ImageFlattened(reference, digest, len(image.layers), done.flattened))
         else:
             found = self.reuse_section(key)
+            if found is None and key is not None:
+                found = rebase(self, image, reference, location, prefix=prefix, kind=kind, key=key)
+                if found is not None:
+                    self.writer.add_section(found)
             if found is not None:
                 self.emit(ImageCopied(location, reference, digest, True))
         if found is not None:
@@ -316,7 +323,15 @@ class BuildContext:
             )
         # The merged apk database needs this image's own database when it is reused.
         database = apk.last_bytes() if apk is not None and len(apk) > collected else None
-        self.end_section(key, count, apk=database)
+        origin = origin_of(
+            image,
+            source=reference,
+            prefix=prefix,
+            location=location,
+            kind=kind,
+            epoch=self.source_date_epoch,
+        )
+        self.end_section(key, count, apk=database, origin=origin)
         return count
 
     def section_key(
@@ -353,11 +368,18 @@ class BuildContext:
         if key is not None:
             self.writer.begin_section()
 
-    def end_section(self, key: str | None, count: int, *, apk: bytes | None = None) -> None:
+    def end_section(
+        self,
+        key: str | None,
+        count: int,
+        *,
+        apk: bytes | None = None,
+        origin: Mapping[str, str] | None = None,
+    ) -> None:
         """Store what was written since :meth:`begin_section` as the section ``key``."""
         if key is None or self.segments is None:
             return
-        self.writer.end_section(key, count=count, apk=apk)
+        self.writer.end_section(key, count=count, apk=apk, origin=origin)
 
     def detached(self, key: str | None) -> DetachedSection:
         """A writer for entries that go into the root tar later, as a section of their own
@@ -418,11 +440,12 @@ class DetachedSection:
             self.writer = RootfsWriter(self._spool, mtime=ctx.source_date_epoch)  # type: ignore[arg-type]
             self.writer.journal = []
 
-    def finish(self, count: int) -> None:
-        """Done writing; ``count`` entries were the image's own."""
+    def finish(self, count: int, *, origin: Mapping[str, str] | None = None) -> None:
+        """Done writing; ``count`` entries were the image's own (``origin``: see
+        :class:`~moby_assemble.assemble._segments.Segment`)."""
         if self._sink is not None:
             assert self._key is not None
-            self.segment = self.writer.end_section(self._key, count=count)
+            self.segment = self.writer.end_section(self._key, count=count, origin=origin)
         else:
             self.writer.flush()
 

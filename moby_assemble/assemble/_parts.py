@@ -34,7 +34,7 @@ import json
 import logging
 import os
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -43,7 +43,6 @@ import attrs
 from .._bghash import BackgroundHash
 from .._crc import crc32
 from .._errors import IntegrityError, StoreError
-from .._fsync import start_writeback
 from .._stale import lock_fd, touch
 from ._segments import FORMAT as SECTION_FORMAT
 from ._segments import SectionStore, Segment
@@ -62,7 +61,6 @@ TAR_NAME = "rootfs.tar"
 SHA256_NAME = "rootfs.sha256"
 
 _CHUNK = 1 << 20
-_WRITEBACK = 8 << 20
 
 
 @attrs.frozen
@@ -103,7 +101,6 @@ class PartsSink:
         self._section: tuple[BinaryIO, Path] | None = None
         self._section_size = 0
         self._section_crc = 0
-        self._flushed = 0
         self.parts: list[Part] = []
         #: Bytes of tar so far.
         self.size = 0
@@ -112,13 +109,8 @@ class PartsSink:
         n = len(data)
         if self._section is not None:
             self._section_crc = crc32(data, self._section_crc)
-            file = self._section[0]
-            file.write(data)
+            self._section[0].write(data)
             self._section_size += n
-            if self._section_size - self._flushed >= _WRITEBACK:
-                # Under way while the rest is encoded: the fsync at the end waits less.
-                start_writeback(file.fileno(), self._flushed, self._section_size - self._flushed)
-                self._flushed = self._section_size
         else:
             start, crc = self._run
             self._run = (start, crc32(data, crc))
@@ -141,7 +133,7 @@ class PartsSink:
         """Send what follows to a new section file."""
         self._end_run()
         self._section = self._sections.create()
-        self._section_size = self._section_crc = self._flushed = 0
+        self._section_size = self._section_crc = 0
 
     def end_section(
         self,
@@ -151,6 +143,7 @@ class PartsSink:
         count: int,
         journal: list[tuple[str, str]],
         apk: bytes | None = None,
+        origin: Mapping[str, str] | None = None,
     ) -> Segment:
         """Close the section file and publish it as ``key`` (on the section store's
         background thread); what follows goes to the glue file again."""
@@ -169,6 +162,7 @@ class PartsSink:
             count=count,
             journal=journal,
             apk=apk,
+            origin=origin,
         )
 
     def add_section(self, segment: Segment) -> None:

@@ -135,6 +135,16 @@ def prune_cache(
         for path in sorted(sections.glob("v*-*.json")):  # descriptions without their bytes
             if not path.with_suffix(".tar").exists() and path not in doomed:
                 doomed.append(path)
+        gone = set(doomed)
+        for path in sorted(sections.glob(f"{SECTION_FORMAT}-base-*.key")):
+            # Which section a new top layer is rebased on (see _rebase): useless without it.
+            try:
+                key = path.read_text().strip()
+            except OSError:
+                key = ""
+            tar = sections / f"{SECTION_FORMAT}-{key}.tar"
+            if not key or tar in gone or not tar.exists():
+                doomed.append(path)
     # What earlier versions kept (section descriptions pointing into whole root tars).
     for path in sorted((cache / "segments").glob("*.json")):
         doomed.append(path)

@@ -41,7 +41,7 @@ from __future__ import annotations
 import logging
 import shutil
 import tempfile
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from types import TracebackType
 from typing import IO, BinaryIO
 
@@ -59,6 +59,7 @@ __all__ = [
     "SOURCE",
     "ApkDatabases",
     "RootfsWriter",
+    "admitted",
     "copy_image",
 ]
 
@@ -208,7 +209,14 @@ class RootfsWriter:
         self._section_entries = self.entries
         self.journal = []
 
-    def end_section(self, key: str, *, count: int, apk: bytes | None = None) -> Segment:
+    def end_section(
+        self,
+        key: str,
+        *,
+        count: int,
+        apk: bytes | None = None,
+        origin: Mapping[str, str] | None = None,
+    ) -> Segment:
         """Publish what was written since :meth:`begin_section` as the section ``key``,
         ``count`` of whose entries are the image's own (``apk``: its apk database)."""
         self._tar.flush()
@@ -219,6 +227,7 @@ class RootfsWriter:
             count=count,
             journal=journal,
             apk=apk,
+            origin=origin,
         )
 
     def add_section(self, segment: Segment) -> None:
@@ -232,6 +241,13 @@ class RootfsWriter:
         """Append bytes of whole entries written by another writer of this kind (account
         for them with :meth:`replay`)."""
         self._tar.splice(data)
+
+    def account(self, name: str, kind: str) -> None:
+        """Count one entry appended with :meth:`splice` inside a section (its name and
+        kind go to the section's journal, as :meth:`add` records them)."""
+        self.entries += 1
+        if self.journal is not None:
+            self.journal.append((name, kind))
 
     def replay(self, journal: Iterable[tuple[str, str]], entries: int) -> None:
         """Account for ``entries`` entries appended with :meth:`splice`, whose names and
@@ -375,6 +391,26 @@ class _Concatenated:
         return b""
 
 
+def admitted(entry: TarEntry, epoch: int, *, location: str = "") -> TarEntry | None:
+    """``entry`` as LinuxKit's image filter lets it into the root filesystem (see the
+    module documentation): ``None`` if it is left out, the entry with the build's mtime if
+    it is one of the ``touch`` directories or ``etc/mtab``, else the entry itself."""
+    name = entry.name
+    kind = entry.type
+    if name in _EXCLUDE or name in _REPLACED:
+        return None
+    if name in _EXCLUDE_UNLESS_DIR and kind is not _D:
+        return None
+    if kind is _L_HARD and entry.linkname in _NOT_COPIED:
+        # Its target was dropped or is written later with other content: the link would
+        # dangle (or hard-link to a file that does not exist yet) when unpacked.
+        logger.debug("%s: dropping hard link %s to %s", location, name, entry.linkname)
+        return None
+    if (name in _TOUCH_DIRS and kind is _D) or (name == "etc/mtab" and kind is not _D):
+        return entry.evolve(mtime=epoch)
+    return entry
+
+
 def copy_image(
     writer: RootfsWriter,
     entries: Iterable[TarEntry],
@@ -402,25 +438,14 @@ def copy_image(
     found: set[str] = set()
     count = 0
     epoch = writer.mtime
-    for entry in entries:
+    for original in entries:
+        entry = admitted(original, epoch, location=location)
+        if entry is None:
+            continue
         name = entry.name
         kind = entry.type
-        if name in _EXCLUDE or name in _REPLACED:
-            continue
-        if name in _EXCLUDE_UNLESS_DIR and kind is not _D:
-            continue
-        if kind is _L_HARD and entry.linkname in _NOT_COPIED:
-            # Its target was dropped or is written later with other content: the link would
-            # dangle (or hard-link to a file that does not exist yet) when unpacked.
-            logger.debug("%s: dropping hard link %s to %s", location, name, entry.linkname)
-            continue
-        if name in _TOUCH_DIRS:
-            if kind is _D:
-                found.add(name)
-                entry = entry.evolve(mtime=epoch)
-        elif name == "etc/mtab" and kind is not _D:
+        if (name in _TOUCH_DIRS and kind is _D) or (name == "etc/mtab" and kind is not _D):
             found.add(name)
-            entry = entry.evolve(mtime=epoch)
         data: IO[bytes] | None = None
         if apk is not None and name == APK_DB and kind is _F:
             data = apk.add(entry)

@@ -39,7 +39,7 @@ import os
 import shutil
 import tempfile
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, BinaryIO, overload
@@ -82,6 +82,10 @@ class Segment:
             (symbolic link) or anything else (other kinds).
         apk: the image's apk database (init images that have one), for LinuxKit's merged
             database.
+        origin: for an image of several layers, what :mod:`._rebase` needs to make the
+            section of an image that differs only in its top layer from this one
+            (``source``, ``top``: the top layer's digest, ``base``: the key of its lower
+            layers at this place).
     """
 
     key: str
@@ -92,6 +96,7 @@ class Segment:
     count: int
     journal: Sequence[tuple[str, str]] = attrs.field(repr=False)
     apk: bytes | None = attrs.field(default=None, repr=False)
+    origin: Mapping[str, str] | None = attrs.field(default=None, repr=False)
 
 
 class _Journal(Sequence[tuple[str, str]]):
@@ -159,6 +164,9 @@ class SectionStore:
             if len(journal) != int(doc["entries"]):
                 raise ValueError("the names do not match the entries")
             apk = base64.b64decode(doc["apk"], validate=True) if "apk" in doc else None
+            origin = doc.get("origin")
+            if origin is not None and not all(isinstance(v, str) for v in origin.values()):
+                raise ValueError("origin is not a map of strings")
             found = Segment(
                 key,
                 tar,
@@ -168,6 +176,7 @@ class SectionStore:
                 int(doc["count"]),
                 journal,
                 apk,
+                origin,
             )
         except FileNotFoundError:
             return None
@@ -248,6 +257,7 @@ class SectionStore:
         count: int,
         journal: list[tuple[str, str]],
         apk: bytes | None = None,
+        origin: Mapping[str, str] | None = None,
     ) -> Segment:
         """Publish the finished temporary section ``tmp`` (``file`` still open) as ``key``:
         made durable and renamed on a background thread (see :meth:`wait`), then
@@ -263,10 +273,12 @@ class SectionStore:
         }
         if apk is not None:
             doc["apk"] = base64.b64encode(apk).decode("ascii")
+        if origin is not None:
+            doc["origin"] = dict(origin)
         if self._pool is None:
             self._pool = ThreadPoolExecutor(1, thread_name_prefix="moby-assemble-sync")
         self._pending.append(self._pool.submit(self._publish, key, file, tmp, doc))
-        return Segment(key, self.tar_path(key), length, crc, entries, count, journal, apk)
+        return Segment(key, self.tar_path(key), length, crc, entries, count, journal, apk, origin)
 
     def _publish(self, key: str, file: BinaryIO, tmp: Path, doc: dict[str, Any]) -> None:
         try:
@@ -278,13 +290,28 @@ class SectionStore:
         except BaseException:
             tmp.unlink(missing_ok=True)
             raise
-        path = self._json_path(key)
+        self._write(self._json_path(key), json.dumps(doc, separators=(",", ":")).encode())
+        base = doc.get("origin", {}).get("base")
+        if base is not None:  # the latest section with these lower layers at this place
+            self._write(self._base_path(base), key.encode())
+
+    def _base_path(self, base: str) -> Path:
+        return self.directory / f"{FORMAT}-base-{base}.key"
+
+    def latest_with_base(self, base: str) -> str | None:
+        """The key of the section last written for lower layers ``base`` (see ``origin``)."""
+        try:
+            key = self._base_path(base).read_text().strip()
+        except OSError:
+            return None
+        return key if len(key) == 64 and all(c in "0123456789abcdef" for c in key) else None
+
+    def _write(self, path: Path, data: bytes) -> None:
         fd, json_tmp = tempfile.mkstemp(dir=self.directory, prefix=f".{path.name}.", suffix=".tmp")
         lock_fd(fd)
         try:
-            # dumps, not dump: dump streams through the pure-Python encoder.
             with os.fdopen(fd, "wb") as f:
-                f.write(json.dumps(doc, separators=(",", ":")).encode())
+                f.write(data)
             os.replace(json_tmp, path)
         except BaseException:
             Path(json_tmp).unlink(missing_ok=True)

@@ -47,6 +47,7 @@ from .._model import Container, Stage
 from ..store import Store
 from ._flatcache import FlatCache
 from ._parts import PartsSink
+from ._rebase import origin_of
 from ._rootfs import ApkDatabases, RootfsWriter, copy_image
 from ._segments import SectionStore, Segment
 
@@ -133,7 +134,15 @@ def encode_section(job: SectionJob) -> SectionDone:
                 apk=apk,
             )
         database = apk.last_bytes() if apk is not None and len(apk) else None
-        segment = writer.end_section(job.key, count=count, apk=database)
+        origin = origin_of(
+            job.image,
+            source=job.reference,
+            prefix=job.prefix,
+            location=job.location,
+            kind=job.kind,
+            epoch=job.epoch,
+        )
+        segment = writer.end_section(job.key, count=count, apk=database, origin=origin)
         sections.wait()
     except BaseException:
         sink.abort()

@@ -132,8 +132,10 @@ def rebase(
     try:
         if not store.has_blob(old_top):
             return None
-        diff_ids = image.config.get("rootfs", {}).get("diff_ids") or []
-        new_layer = (top.digest, top.media_type, diff_ids[-1] if diff_ids else None)
+        diff_ids = image.config.get("rootfs", {}).get("diff_ids")
+        if not isinstance(diff_ids, list) or len(diff_ids) != len(image.layers):
+            return None  # flattening reports it
+        new_layer = (top.digest, top.media_type, str(diff_ids[-1]))
         old_layer = (old_top, old.origin.get("top_media_type", ""), None)
         nondir = _same_structure(store, old_layer, new_layer, ctx.flat.max_layer_size)
         if nondir is None:

@@ -323,7 +323,16 @@ class BuildContext:
             )
         # The merged apk database needs this image's own database when it is reused.
         database = apk.last_bytes() if apk is not None and len(apk) > collected else None
-        origin = origin_of(
+        origin = self.section_origin(image, reference, location, prefix=prefix, kind=kind)
+        self.end_section(key, count, apk=database, origin=origin)
+        return count
+
+    def section_origin(
+        self, image: PulledImage, reference: str, location: str, *, prefix: str, kind: str
+    ) -> Mapping[str, str] | None:
+        """What the section of ``image`` at this place records for a later rebase (see
+        ``_rebase``)."""
+        return origin_of(
             image,
             source=reference,
             prefix=prefix,
@@ -331,8 +340,6 @@ class BuildContext:
             kind=kind,
             epoch=self.source_date_epoch,
         )
-        self.end_section(key, count, apk=database, origin=origin)
-        return count
 
     def section_key(
         self, digest: str, *, prefix: str, source: str, location: str, kind: str

@@ -34,7 +34,7 @@ import json
 import logging
 import os
 import tempfile
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -45,7 +45,7 @@ from .._crc import crc32
 from .._errors import IntegrityError, StoreError
 from .._stale import lock_fd, touch
 from ._segments import FORMAT as SECTION_FORMAT
-from ._segments import SectionStore, Segment
+from ._segments import SectionInfo, SectionStore, Segment
 
 __all__ = ["GLUE_NAME", "PARTS_NAME", "Part", "PartsSink", "RootfsParts", "RootfsReader"]
 
@@ -135,16 +135,7 @@ class PartsSink:
         self._section = self._sections.create()
         self._section_size = self._section_crc = 0
 
-    def end_section(
-        self,
-        key: str,
-        *,
-        entries: int,
-        count: int,
-        journal: list[tuple[str, str]],
-        apk: bytes | None = None,
-        origin: Mapping[str, str] | None = None,
-    ) -> Segment:
+    def end_section(self, key: str, info: SectionInfo) -> Segment:
         """Close the section file and publish it as ``key`` (on the section store's
         background thread); what follows goes to the glue file again."""
         section, self._section = self._section, None
@@ -153,16 +144,7 @@ class PartsSink:
         file, tmp = section
         self.parts.append(Part(key, 0, self._section_size, self._section_crc))
         return self._sections.commit(
-            key,
-            file,
-            tmp,
-            length=self._section_size,
-            crc=self._section_crc,
-            entries=entries,
-            count=count,
-            journal=journal,
-            apk=apk,
-            origin=origin,
+            key, file, tmp, length=self._section_size, crc=self._section_crc, info=info
         )
 
     def add_section(self, segment: Segment) -> None:

@@ -86,14 +86,7 @@ def may_rebase(
 ) -> bool:
     """Whether :func:`rebase` has an old section to try (a quick look, no layer read)."""
     sections = ctx.segments
-    origin = origin_of(
-        image,
-        source=reference,
-        prefix=prefix,
-        location=location,
-        kind=kind,
-        epoch=ctx.source_date_epoch,
-    )
+    origin = ctx.section_origin(image, reference, location, prefix=prefix, kind=kind)
     return (
         sections is not None
         and origin is not None
@@ -114,10 +107,7 @@ def rebase(
     """The section ``key`` of ``image`` made from the stored section of an image that
     differs only in its top layer (see the module documentation), or ``None``."""
     sections = ctx.segments
-    epoch = ctx.source_date_epoch
-    origin = origin_of(
-        image, source=reference, prefix=prefix, location=location, kind=kind, epoch=epoch
-    )
+    origin = ctx.section_origin(image, reference, location, prefix=prefix, kind=kind)
     if sections is None or origin is None:
         return None
     old_key = sections.latest_with_base(origin["base"])

@@ -47,7 +47,7 @@ from typing import IO, BinaryIO
 
 from ..layers import EntryType, TarEntry, TarWriter
 from ._parts import PartsSink
-from ._segments import Segment
+from ._segments import SectionInfo, Segment
 
 __all__ = [
     "APK_DB",
@@ -223,11 +223,7 @@ class RootfsWriter:
         journal, self.journal = self.journal or [], None
         return self._sink().end_section(
             key,
-            entries=self.entries - self._section_entries,
-            count=count,
-            journal=journal,
-            apk=apk,
-            origin=origin,
+            SectionInfo(self.entries - self._section_entries, count, journal, apk, origin),
         )
 
     def add_section(self, segment: Segment) -> None:

@@ -51,7 +51,7 @@ from .._fsync import fsync_path
 from .._stale import lock_fd, touch
 from .._version import __version__
 
-__all__ = ["FORMAT", "SectionStore", "Segment", "segment_key"]
+__all__ = ["FORMAT", "SectionInfo", "SectionStore", "Segment", "segment_key"]
 
 logger = logging.getLogger("moby_assemble.assemble")
 
@@ -97,6 +97,25 @@ class Segment:
     journal: Sequence[tuple[str, str]] = attrs.field(repr=False)
     apk: bytes | None = attrs.field(default=None, repr=False)
     origin: Mapping[str, str] | None = attrs.field(default=None, repr=False)
+
+
+@attrs.frozen
+class SectionInfo:
+    """What a section writer knows of a section besides its bytes (see :class:`Segment`).
+
+    Attributes:
+        entries: tar entries in the section.
+        count: entries of the image itself.
+        journal: ``(name, kind)`` of every entry in order.
+        apk: the image's apk database, if any.
+        origin: what a later rebase needs, if anything.
+    """
+
+    entries: int
+    count: int
+    journal: Sequence[tuple[str, str]] = attrs.field(repr=False)
+    apk: bytes | None = attrs.field(default=None, repr=False)
+    origin: Mapping[str, str] | None = None
 
 
 class _Journal(Sequence[tuple[str, str]]):
@@ -253,32 +272,39 @@ class SectionStore:
         *,
         length: int,
         crc: int,
-        entries: int,
-        count: int,
-        journal: list[tuple[str, str]],
-        apk: bytes | None = None,
-        origin: Mapping[str, str] | None = None,
+        info: SectionInfo,
     ) -> Segment:
         """Publish the finished temporary section ``tmp`` (``file`` still open) as ``key``:
         made durable and renamed on a background thread (see :meth:`wait`), then
         described. Returns what it will be once :meth:`wait` returns."""
+        journal = info.journal
         doc: dict[str, Any] = {
             "length": length,
             "crc32": crc,
-            "entries": entries,
-            "count": count,
+            "entries": info.entries,
+            "count": info.count,
             # One string each, not a list of pairs: parsed ten times faster.
             "names": "\0".join(name for name, _ in journal),
             "kinds": "".join(kind or "-" for _, kind in journal),
         }
-        if apk is not None:
-            doc["apk"] = base64.b64encode(apk).decode("ascii")
-        if origin is not None:
-            doc["origin"] = dict(origin)
+        if info.apk is not None:
+            doc["apk"] = base64.b64encode(info.apk).decode("ascii")
+        if info.origin is not None:
+            doc["origin"] = dict(info.origin)
         if self._pool is None:
             self._pool = ThreadPoolExecutor(1, thread_name_prefix="moby-assemble-sync")
         self._pending.append(self._pool.submit(self._publish, key, file, tmp, doc))
-        return Segment(key, self.tar_path(key), length, crc, entries, count, journal, apk, origin)
+        return Segment(
+            key,
+            self.tar_path(key),
+            length,
+            crc,
+            info.entries,
+            info.count,
+            journal,
+            info.apk,
+            info.origin,
+        )
 
     def _publish(self, key: str, file: BinaryIO, tmp: Path, doc: dict[str, Any]) -> None:
         try:

@@ -19,7 +19,7 @@ from moby_assemble.assemble._parts import (
     RootfsParts,
     encode_parts,
 )
-from moby_assemble.assemble._segments import SectionStore, Segment
+from moby_assemble.assemble._segments import SectionInfo, SectionStore, Segment
 
 
 def _bundle(tmp_path: Path, pieces: list[bytes | tuple[str, bytes]]) -> tuple[RootfsParts, bytes]:
@@ -37,7 +37,7 @@ def _bundle(tmp_path: Path, pieces: list[bytes | tuple[str, bytes]]) -> tuple[Ro
                 if found is None:
                     sink.start_section()
                     sink.write(data)
-                    sink.end_section(key, entries=1, count=1, journal=[("x", "")])
+                    sink.end_section(key, SectionInfo(1, 1, [("x", "")]))
                     store.wait()
                 else:
                     sink.add_section(found)
@@ -141,7 +141,7 @@ def test_a_section_description_without_its_whole_bytes_is_dropped(tmp_path: Path
     store = SectionStore(tmp_path)
     file, tmp = store.create()
     file.write(b"abc")
-    store.commit("k", file, tmp, length=3, crc=zlib.crc32(b"abc"), entries=0, count=0, journal=[])
+    store.commit("k", file, tmp, length=3, crc=zlib.crc32(b"abc"), info=SectionInfo(0, 0, []))
     store.wait()
     found = store.lookup("k")
     assert isinstance(found, Segment)

@@ -173,6 +173,8 @@ def _structure(
                     entry.mode, entry.uid, entry.gid, entry.mtime, entry.uname, entry.gname,
                     entry.pax,
                 )  # fmt: skip
+        while stream.read(1 << 20):  # to the end: the blob's digest (and diff_id) checked
+            pass
     return names, dirs
 
 

@@ -144,8 +144,9 @@ def test_a_damaged_old_section_is_not_rebased_and_is_dropped(
     assert second.rootfs_sha256 == _cold(system, tmp_path / "cold")
 
 
-def test_without_the_old_top_layer_in_the_store_the_image_is_flattened(
-    sshd: dict[str, str], tmp_path: Path
+@pytest.mark.parametrize("damage", ["gone", "damaged"])
+def test_without_a_sound_old_top_layer_in_the_store_the_image_is_flattened(
+    sshd: dict[str, str], tmp_path: Path, damage: str
 ) -> None:
     cache = tmp_path / "cache"
     events = Recorder()
@@ -157,7 +158,14 @@ def test_without_the_old_top_layer_in_the_store_the_image_is_flattened(
         manifest = first.container("sshd").manifest_digest
         blobs = cache / "store" / "blobs" / "sha256"
         top = json.loads((blobs / manifest.split(":")[1]).read_bytes())["layers"][-1]["digest"]
-        (blobs / top.split(":")[1]).unlink()
+        blob = blobs / top.split(":")[1]
+        if damage == "gone":
+            blob.unlink()
+        else:
+            data = bytearray(blob.read_bytes())
+            data[len(data) // 2] ^= 0x40
+            blob.chmod(0o644)
+            blob.write_bytes(bytes(data))
         events.clear()
         second = asm.assemble(system)
     assert [e.reference for e in events.of(ImageFlattened)] == [sshd["2"]]

@@ -31,7 +31,7 @@ from .._errors import ConfigError
 from ._events import AssemblyEvent, ImageCopied, ImageFlattened
 from ._parts import PartsSink
 from ._rebase import may_rebase, origin_of, rebase
-from ._rootfs import RootfsWriter, copy_image
+from ._rootfs import RootfsWriter, copy_image_section
 from ._segments import segment_key
 from ._steps_pull import checked_image
 from ._workers import SectionJob, planned_copies
@@ -309,22 +309,19 @@ class BuildContext:
             if apk is not None and found.apk is not None:
                 apk.add_bytes(found.apk)
             return found.count
-        collected = len(apk) if apk is not None else 0
+        origin = self.section_origin(image, reference, location, prefix=prefix, kind=kind)
         with self.image_entries(reference, location) as entries:
-            self.begin_section(key)
-            count = copy_image(
+            count, _ = copy_image_section(
                 self.writer,
                 entries,
+                key,
                 prefix=prefix,
                 source=reference,
                 location=location,
-                resolv_symlink=kind != "container",
+                kind=kind,
                 apk=apk,
+                origin=origin,
             )
-        # The merged apk database needs this image's own database when it is reused.
-        database = apk.last_bytes() if apk is not None and len(apk) > collected else None
-        origin = self.section_origin(image, reference, location, prefix=prefix, kind=kind)
-        self.end_section(key, count, apk=database, origin=origin)
         return count
 
     def section_origin(
@@ -360,8 +357,8 @@ class BuildContext:
         """Append the section ``key`` as an earlier assembly stored it, if it is stored.
 
         Returns:
-            What was appended, or ``None`` (nothing was: write the section, between
-            :meth:`begin_section` and :meth:`end_section`).
+            What was appended, or ``None`` (nothing was: write the section, see
+            :func:`~moby_assemble.assemble._rootfs.copy_image_section`).
         """
         if key is None or self.segments is None:
             return None
@@ -369,24 +366,6 @@ class BuildContext:
         if found is not None:
             self.writer.add_section(found)
         return found
-
-    def begin_section(self, key: str | None) -> None:
-        """Start writing the section ``key`` (nothing when ``None``)."""
-        if key is not None:
-            self.writer.begin_section()
-
-    def end_section(
-        self,
-        key: str | None,
-        count: int,
-        *,
-        apk: bytes | None = None,
-        origin: Mapping[str, str] | None = None,
-    ) -> None:
-        """Store what was written since :meth:`begin_section` as the section ``key``."""
-        if key is None or self.segments is None:
-            return
-        self.writer.end_section(key, count=count, apk=apk, origin=origin)
 
     def detached(self, key: str | None) -> DetachedSection:
         """A writer for entries that go into the root tar later, as a section of their own

@@ -61,6 +61,7 @@ __all__ = [
     "RootfsWriter",
     "admitted",
     "copy_image",
+    "copy_image_section",
 ]
 
 #: PAX record naming where an entry came from (an image reference or a section).
@@ -459,3 +460,41 @@ def copy_image(
         entry = TarEntry(target, kind, mode, size=len(content), mtime=epoch, linkname=link)
         writer.add(entry, content or None, source=source, location=location)
     return count
+
+
+def copy_image_section(
+    writer: RootfsWriter,
+    entries: Iterable[TarEntry],
+    key: str | None,
+    *,
+    prefix: str,
+    source: str,
+    location: str,
+    kind: str,
+    apk: ApkDatabases | None = None,
+    origin: Mapping[str, str] | None = None,
+) -> tuple[int, Segment | None]:
+    """:func:`copy_image` as the image's own section ``key`` (none when ``None``): init and
+    volume images (``kind``) get the ``etc/resolv.conf`` symlink, and the section keeps the
+    image's apk database (collected in ``apk``) and its ``origin``.
+
+    Returns:
+        How many of the image's own entries were written, and the section.
+    """
+    collected = len(apk) if apk is not None else 0
+    if key is not None:
+        writer.begin_section()
+    count = copy_image(
+        writer,
+        entries,
+        prefix=prefix,
+        source=source,
+        location=location,
+        resolv_symlink=kind != "container",
+        apk=apk,
+    )
+    if key is None:
+        return count, None
+    # The merged apk database needs this image's own database when it is reused.
+    database = apk.last_bytes() if apk is not None and len(apk) > collected else None
+    return count, writer.end_section(key, count=count, apk=database, origin=origin)

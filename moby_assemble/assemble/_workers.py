@@ -48,7 +48,7 @@ from ..store import Store
 from ._flatcache import FlatCache
 from ._parts import PartsSink
 from ._rebase import origin_of
-from ._rootfs import ApkDatabases, RootfsWriter, copy_image
+from ._rootfs import ApkDatabases, RootfsWriter, copy_image_section
 from ._segments import SectionStore, Segment
 
 if TYPE_CHECKING:
@@ -121,19 +121,6 @@ def encode_section(job: SectionJob) -> SectionDone:
     apk = ApkDatabases() if job.kind == "init" else None
     sink = PartsSink(io.BytesIO(), sections)
     try:
-        with flat.image_entries(job.image, store, on_flatten=sizes.append) as entries:
-            writer = RootfsWriter(sink, mtime=job.epoch)
-            writer.begin_section()
-            count = copy_image(
-                writer,
-                entries,
-                prefix=job.prefix,
-                source=job.reference,
-                location=job.location,
-                resolv_symlink=job.kind != "container",
-                apk=apk,
-            )
-        database = apk.last_bytes() if apk is not None and len(apk) else None
         origin = origin_of(
             job.image,
             source=job.reference,
@@ -142,7 +129,19 @@ def encode_section(job: SectionJob) -> SectionDone:
             kind=job.kind,
             epoch=job.epoch,
         )
-        segment = writer.end_section(job.key, count=count, apk=database, origin=origin)
+        with flat.image_entries(job.image, store, on_flatten=sizes.append) as entries:
+            _, segment = copy_image_section(
+                RootfsWriter(sink, mtime=job.epoch),
+                entries,
+                job.key,
+                prefix=job.prefix,
+                source=job.reference,
+                location=job.location,
+                kind=job.kind,
+                apk=apk,
+                origin=origin,
+            )
+        assert segment is not None  # a key was given
         sections.wait()
     except BaseException:
         sink.abort()

@@ -29,6 +29,13 @@ Measured, each in its own process (``python -m benchmarks._assemble STEP JSON``)
   compressed bytes and decompress them (ISA-L gzip, zstandard), nothing written;
 * **write floor**: write as many bytes as the root tar has to the cache's file system and
   ``fsync`` them (the raw floor writes nothing; every assembly writes its root tar).
+* **pull only**: the cold case's downloads alone (every image pulled into an empty store
+  with :class:`moby_assemble.registry.Puller`);
+* **byte floor**: what an assembly does to the bytes and cannot skip, without reading a
+  single tar entry: the raw floor, plus the SHA-256 of each decompressed layer (its
+  ``diff_id``, which must be checked) and the layer tars written to a file and
+  ``fsync``-ed; in one process, and in as many processes as there are CPUs (the blobs
+  split between them, largest first): what a perfect use of the cores would leave.
 
 Each case starts after ``sync``, so none pays for writing back what the previous one wrote.
 
@@ -342,6 +349,109 @@ def floor_step(args: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def _cpu() -> float:
+    """CPU seconds used so far by this process (all threads) and its waited-for children."""
+    t = os.times()
+    return t.user + t.system + t.children_user + t.children_system
+
+
+def pull_step(args: dict[str, Any]) -> dict[str, Any]:
+    """Child: the downloads alone: every image of the system (``args["refs"]``) pulled
+    into a new store at ``args["store"]`` (every blob hashed, written and ``fsync``-ed), as
+    the cold assembly pulls them (the same four downloads at once)."""
+    from moby_assemble import Platform
+    from moby_assemble.registry import ImageReference, Puller, RegistryClient, RegistryConfig
+    from moby_assemble.store import Store
+
+    refs = [ImageReference.parse(ref) for ref in args["refs"]]
+    cpu = _cpu()
+    start = time.perf_counter()
+    with (
+        RegistryClient(registries={args["registry"]: RegistryConfig(plain_http=True)}) as client,
+        Puller(client, Store(args["store"])) as puller,
+    ):
+        images = puller.pull_many(refs, Platform.parse("linux/amd64"))
+    elapsed = time.perf_counter() - start
+    cpu = _cpu() - cpu
+    remove_tree(Path(args["store"]))
+    return {"op_s": elapsed, "op_cpu_s": cpu, "layers": sum(len(i.layers) for i in images)}
+
+
+def _gunzip() -> Any:
+    try:
+        from isal import isal_zlib
+
+        return isal_zlib.decompressobj(31)
+    except ImportError:  # pragma: no cover - isal is installed with the package
+        return zlib.decompressobj(31)
+
+
+def _byte_work(blobs: list[tuple[str, str, str]], out: Path) -> int:
+    """Check, decompress and write ``blobs`` (path, media type, diff_id) to ``out``, fsync-ed;
+    returns the bytes written."""
+    import zstandard
+
+    written = 0
+    with open(out, "wb", buffering=0) as sink:
+        for path, media_type, diff_id in blobs:
+            digest, uncompressed = hashlib.sha256(), hashlib.sha256()
+            inflate = (
+                zstandard.ZstdDecompressor().decompressobj()
+                if media_type.endswith("zstd")
+                else _gunzip()
+            )
+            with open(path, "rb", buffering=0) as fh:
+                while chunk := fh.read(_MIB):
+                    digest.update(chunk)
+                    data = inflate.decompress(chunk)
+                    uncompressed.update(data)
+                    written += sink.write(data)
+            if Path(path).name != digest.hexdigest():
+                raise RuntimeError(f"{path}: sha256 does not match its name")
+            if f"sha256:{uncompressed.hexdigest()}" != diff_id:
+                raise RuntimeError(f"{path}: the layer does not match its diff_id")
+        os.fsync(sink.fileno())
+    return written
+
+
+def byte_step(args: dict[str, Any]) -> dict[str, Any]:
+    """Child: the byte floor: the work on bytes no assembly can skip, without the tar
+    entries: read each blob of ``args["blobs"]`` (path, media type, diff_id), check its
+    sha256, decompress it, check the layer's diff_id, write the layer tar to a file in
+    ``args["directory"]`` and ``fsync`` it. ``args["processes"]`` processes share the
+    blobs (largest first, each to the least loaded), as a perfect split over the cores."""
+    processes = int(args["processes"])
+    directory = Path(args["directory"])
+    shares: list[list[tuple[str, str, str]]] = [[] for _ in range(processes)]
+    loads = [0] * processes
+    for blob in sorted(args["blobs"], key=lambda b: -Path(b[0]).stat().st_size):
+        least = loads.index(min(loads))
+        path, media_type, diff_id = blob
+        shares[least].append((path, media_type, diff_id))
+        loads[least] += Path(blob[0]).stat().st_size
+    cpu = _cpu()
+    start = time.perf_counter()
+    children = []
+    for i, share in enumerate(shares[1:], 1):
+        pid = os.fork()
+        if pid == 0:  # pragma: no cover - the forked child
+            try:
+                _byte_work(share, directory / f"byte-floor-{i}")
+            finally:
+                os._exit(0)
+        children.append(pid)
+    written = _byte_work(shares[0], directory / "byte-floor-0")
+    for pid in children:
+        _, status = os.waitpid(pid, 0)
+        if status:
+            raise RuntimeError(f"a byte-floor process failed ({status})")
+    elapsed = time.perf_counter() - start
+    cpu = _cpu() - cpu
+    for path in directory.glob("byte-floor-*"):
+        path.unlink()
+    return {"op_s": elapsed, "op_cpu_s": cpu, "first_process_bytes": written}
+
+
 def write_step(args: dict[str, Any]) -> dict[str, Any]:
     """Child: the write floor: ``args["bytes"]`` bytes to ``args["path"]`` in 1 MiB
     writes (one buffer, so nothing is generated) and ``fsync``, as a root tar is written."""
@@ -359,7 +469,13 @@ def write_step(args: dict[str, Any]) -> dict[str, Any]:
     return {"op_s": elapsed, "written_bytes": size}
 
 
-_STEPS = {"system": system_step, "floor": floor_step, "write": write_step}
+_STEPS = {
+    "system": system_step,
+    "floor": floor_step,
+    "bytes": byte_step,
+    "pull": pull_step,
+    "write": write_step,
+}
 
 
 def main(argv: list[str]) -> int:
@@ -420,9 +536,8 @@ def run(ctx: Context) -> Section:
     ctx.log(f"assemble: system of {len(_SYSTEM)} images, {compressed / 1e6:.0f} MB compressed")
     work = ctx.scratch("assemble")
     registry = LocalRegistry(work / "registry").start()
-    runs: dict[str, list[Run]] = {
-        k: [] for k in ("cold", "cold1", "warm", "change", "write", "floor", "disk")
-    }
+    kinds = ("cold", "cold1", "warm", "change", "write", "floor", "disk", "bytes1", "bytesN")
+    runs: dict[str, list[Run]] = {k: [] for k in (*kinds, "pull")}
     try:
         refs = {}
         for name, (tag, _) in built.items():
@@ -437,6 +552,11 @@ def run(ctx: Context) -> Section:
             (str(builder.store.blob_path(layer.digest)), layer.media_type)
             for layer in layers.values()
         ]
+        checked = [
+            (str(builder.store.blob_path(layer.digest)), layer.media_type, layer.diff_id)
+            for layer in layers.values()
+        ]
+        cpus = len(os.sched_getaffinity(0))
         common = {"registry": registry.host}
         for i in range(ctx.scale.repeat):
             cache = work / f"cache{i}"
@@ -481,6 +601,15 @@ def run(ctx: Context) -> Section:
             written = _step(ctx, "write", args, "write floor")
             runs["disk"].append(written)
             ctx.log(f"assemble write floor #{i + 1}: {written.op_s:.2f} s")
+            pulls = {"refs": [refs[n] for n in _SYSTEM], "store": str(work / "pulled")}
+            run_ = _step(ctx, "pull", {**common, **pulls}, "pull only")
+            runs["pull"].append(run_)
+            ctx.log(f"assemble pull only #{i + 1}: {run_.op_s:.2f} s")
+            for case, processes in (("bytes1", 1), ("bytesN", cpus)):
+                split = {"blobs": checked, "directory": str(work), "processes": processes}
+                run_ = _step(ctx, "bytes", split, f"byte floor, {processes} processes")
+                runs[case].append(run_)
+                ctx.log(f"assemble byte floor, {processes} processes #{i + 1}: {run_.op_s:.2f} s")
             if ctx.profile_dir is not None and i == 0:
                 # cold, then the change on top of it (the time the targets are about)
                 remove_tree(cache)
@@ -499,6 +628,9 @@ def run(ctx: Context) -> Section:
     assembly = [r for case in ("cold", "cold1", "warm", "change") for r in runs[case]]
     peak = max(_mb(r) for r in assembly)
     rootfs = b["cold"].result.get("rootfs_bytes", 0)
+    # CPU time of the operations alone (not the interpreter's start): what the downloads
+    # and the work on bytes cost before a single tar entry is read.
+    needed = b["bytesN"].result["op_cpu_s"] + b["pull"].result["op_cpu_s"]
 
     def row(case: str, tool: str, size: int, note: str = "") -> Row:
         rate = size / b[case].op_s / 1e6
@@ -522,8 +654,11 @@ def run(ctx: Context) -> Section:
                 f"{changed_result.get('blobs_fetched', 0)} blobs fetched",
             ),
             row("write", "write kernel+initrd", b["write"].result.get("written_bytes", 0)),
+            row("pull", "ours pull only", compressed, "the cold case's downloads alone"),
             row("floor", "raw floor", compressed, "read + sha256 + decompress"),
             row("disk", "write floor", rootfs, "write the root tar's size + fsync"),
+            row("bytes1", "byte floor", compressed, "raw floor + diff_id + write + fsync"),
+            row("bytesN", f"byte floor, {cpus} processes", compressed, "the same, blobs split"),
         ),
         ratios={
             "cold/raw floor": cold_ratio,
@@ -532,6 +667,11 @@ def run(ctx: Context) -> Section:
             "one change/cold": change_ratio,
             "one change/write floor": b["change"].op_s / b["disk"].op_s,
             "cold, 1 process/raw floor": b["cold1"].op_s / b["floor"].op_s,
+            f"byte floor, {cpus} processes/raw floor": b["bytesN"].op_s / b["floor"].op_s,
+            f"cold/byte floor, {cpus} processes": b["cold"].op_s / b["bytesN"].op_s,
+            "CPU s of byte floor + pull only": needed,
+            f"the same on {cpus} CPUs/raw floor": needed / cpus / b["floor"].op_s,
+            "cold, 1 process/byte floor": b["cold1"].op_s / b["bytes1"].op_s,
             "one change/cold, 1 process": b["change"].op_s / b["cold1"].op_s,
         },
         targets=(
@@ -543,6 +683,7 @@ def run(ctx: Context) -> Section:
             "images": {name: built[name][0] for name in _IMAGES},
             "compressed_bytes": compressed,
             "layer_tar_bytes": tar_size,
+            "image_layers": sum(len(built[name][1]) for name in _SYSTEM),
             "rootfs_bytes": rootfs,
             "resolve_s": {c: b[c].result.get("resolve_s") for c in ("cold", "warm", "change")},
             "peak_rss_mb": {c: max(_mb(r) for r in runs[c]) for c in runs},

@@ -135,11 +135,22 @@ def test_assembly_cases_rebuild_only_the_changed_service_and_the_floor_reads_eve
     details = section["details"]
     assert floor["compressed_bytes"] == details["compressed_bytes"]
     assert floor["uncompressed_bytes"] == details["layer_tar_bytes"]
+    cpus = len(os.sched_getaffinity(0))
     assert set(section["ratios"]) == {
         "cold/raw floor", "cold/(raw + write floor)", "warm/cold", "one change/cold",
         "one change/write floor", "cold, 1 process/raw floor", "one change/cold, 1 process",
+        f"byte floor, {cpus} processes/raw floor", f"cold/byte floor, {cpus} processes",
+        "cold, 1 process/byte floor", "CPU s of byte floor + pull only",
+        f"the same on {cpus} CPUs/raw floor",
     }  # fmt: skip
     assert rows["write floor"]["written_bytes"] == cold["rootfs_bytes"]
+    # The byte floor decompressed and wrote every layer (one process: all of them; split:
+    # the first process a share), the pull fetched every image's layers.
+    assert rows["byte floor"]["first_process_bytes"] == details["layer_tar_bytes"]
+    split = rows[f"byte floor, {cpus} processes"]["first_process_bytes"]
+    assert 0 < split <= details["layer_tar_bytes"]
+    assert rows["ours pull only"]["layers"] == details["image_layers"]
+    assert rows["ours pull only"]["op_cpu_s"] > 0
     assert all(v > 0 for v in section["ratios"].values())
 
 

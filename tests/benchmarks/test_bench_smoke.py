@@ -140,7 +140,7 @@ def test_assembly_cases_rebuild_only_the_changed_service_and_the_floor_reads_eve
         "cold/raw floor", "cold/(raw + write floor)", "warm/cold", "one change/cold",
         "one change/write floor", "cold, 1 process/raw floor", "one change/cold, 1 process",
         f"byte floor, {cpus} processes/raw floor", f"cold/byte floor, {cpus} processes",
-        "cold, 1 process/byte floor", "CPU s of byte floor + pull only",
+        "cold, 1 process/byte floor", "CPU s of byte floor + pull only", "CPU s of cold",
         f"the same on {cpus} CPUs/raw floor",
     }  # fmt: skip
     assert rows["write floor"]["written_bytes"] == cold["rootfs_bytes"]

@@ -18,12 +18,11 @@ from __future__ import annotations
 import contextlib
 import io
 import logging
-import tempfile
 import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Protocol
 
 import attrs
 
@@ -114,7 +113,7 @@ class BuildContext:
         ucode: the microcode cpio in ``work_dir``, if any.
         flattened: images flattened (not found in the flat cache) during this assembly.
         segments: sections of earlier root filesystems to reuse, and where to record this
-            one's (``None``: every image is encoded afresh).
+            one's.
         pending: reference → download still under way (moved to ``images`` when awaited).
         workers: processes writing sections ahead of the steps (see :meth:`plan_sections`
             and ``_workers``), or ``None``.
@@ -131,6 +130,7 @@ class BuildContext:
     emit: Callable[[AssemblyEvent], None]
     id_map: dict[str, int]
     source_date_epoch: int
+    segments: SectionStore
     sbom: SbomGenerator | None = None
     images: dict[str, PulledImage] = attrs.Factory(dict)
     written: dict[str, str] = attrs.Factory(dict)
@@ -140,7 +140,6 @@ class BuildContext:
     cmdline: str | None = None
     ucode: Path | None = None
     flattened: int = 0
-    segments: SectionStore | None = None
     pending: dict[str, Future[PulledImage]] = attrs.Factory(dict)
     workers: SectionWorkers | None = None
     _pool: ThreadPoolExecutor | None = None
@@ -196,7 +195,7 @@ class BuildContext:
     def plan_sections(self) -> None:
         """Hand the workers (if any) the sections the steps will write, in the steps'
         order, each as soon as its image is pulled (on a thread of its own)."""
-        if self.workers is None or self.segments is None:
+        if self.workers is None:
             return
         self._planner = threading.Thread(
             target=self._plan,
@@ -209,7 +208,6 @@ class BuildContext:
     def _plan(self, pending: dict[str, Future[PulledImage]], ready: dict[str, PulledImage]) -> None:
         workers, sections = self.workers, self.segments
         assert workers is not None
-        assert sections is not None
         containers: set[str] = set()
         try:
             for copy in planned_copies(self):
@@ -232,7 +230,7 @@ class BuildContext:
                 key = self.section_key(
                     digest, prefix=prefix, source=reference, location=location, kind=kind
                 )
-                if key is None or sections.has(key):
+                if sections.has(key):
                     continue
                 if may_rebase(self, image, reference, location, prefix=prefix, kind=kind):
                     continue  # made from an old section, here, faster than a worker flattens
@@ -288,7 +286,7 @@ class BuildContext:
         key = self.section_key(
             digest, prefix=prefix, source=reference, location=location, kind=kind
         )
-        done = self.workers.take(key) if self.workers is not None and key else None
+        done = self.workers.take(key) if self.workers is not None else None
         found: Segment | None
         if done is not None:
             found = done.segment
@@ -299,7 +297,7 @@ class BuildContext:
                 self.emit(ImageFlattened(reference, digest, len(image.layers), done.flattened))
         else:
             found = self.reuse_section(key)
-            if found is None and key is not None:
+            if found is None:
                 found = rebase(self, image, reference, location, prefix=prefix, kind=kind, key=key)
                 if found is not None:
                     self.writer.add_section(found)
@@ -340,10 +338,8 @@ class BuildContext:
 
     def section_key(
         self, digest: str, *, prefix: str, source: str, location: str, kind: str
-    ) -> str | None:
-        """The key of a reusable section of the root tar (``None``: reuse is off)."""
-        if self.segments is None:
-            return None
+    ) -> str:
+        """The key of a reusable section of the root tar (see ``_segments``)."""
         return segment_key(
             digest,
             prefix=prefix,
@@ -353,21 +349,19 @@ class BuildContext:
             epoch=self.source_date_epoch,
         )
 
-    def reuse_section(self, key: str | None) -> Segment | None:
+    def reuse_section(self, key: str) -> Segment | None:
         """Append the section ``key`` as an earlier assembly stored it, if it is stored.
 
         Returns:
             What was appended, or ``None`` (nothing was: write the section, see
             :func:`~moby_assemble.assemble._rootfs.copy_image_section`).
         """
-        if key is None or self.segments is None:
-            return None
         found = self.segments.lookup(key)
         if found is not None:
             self.writer.add_section(found)
         return found
 
-    def detached(self, key: str | None) -> DetachedSection:
+    def detached(self, key: str) -> DetachedSection:
         """A writer for entries that go into the root tar later, as a section of their own
         (:meth:`DetachedSection.append`): a step can write them before the entries that
         come first (the kernel step reads the modules before it writes ``boot/``)."""
@@ -404,55 +398,32 @@ class BuildContext:
 
 
 class DetachedSection:
-    """Entries written apart from the root tar (see :meth:`BuildContext.detached`): into a
-    section file of the cache (``key``), else into a temporary file.
+    """Entries written apart from the root tar (see :meth:`BuildContext.detached`), into the
+    section ``key`` of the cache.
 
     Write with :attr:`writer`, then :meth:`finish`, then :meth:`append`; :meth:`abort` on
     failure.
     """
 
-    def __init__(self, ctx: BuildContext, key: str | None) -> None:
+    def __init__(self, ctx: BuildContext, key: str) -> None:
         self._ctx = ctx
         self._key = key
-        self._spool: IO[bytes] | None = None
-        self._sink: PartsSink | None = None
+        self._sink = PartsSink(io.BytesIO(), ctx.segments)
         self.segment: Segment | None = None
-        if key is not None and ctx.segments is not None:
-            self._sink = PartsSink(io.BytesIO(), ctx.segments)
-            self.writer = RootfsWriter(self._sink, mtime=ctx.source_date_epoch)
-            self.writer.begin_section()
-        else:
-            self._spool = tempfile.SpooledTemporaryFile(max_size=1 << 20)  # noqa: SIM115
-            self.writer = RootfsWriter(self._spool, mtime=ctx.source_date_epoch)  # type: ignore[arg-type]
-            self.writer.journal = []
+        self.writer = RootfsWriter(self._sink, mtime=ctx.source_date_epoch)
+        self.writer.begin_section()
 
     def finish(self, count: int, *, origin: Mapping[str, str] | None = None) -> None:
         """Done writing; ``count`` entries were the image's own (``origin``: see
         :class:`~moby_assemble.assemble._segments.Segment`)."""
-        if self._sink is not None:
-            assert self._key is not None
-            self.segment = self.writer.end_section(self._key, count=count, origin=origin)
-        else:
-            self.writer.flush()
+        self.segment = self.writer.end_section(self._key, count=count, origin=origin)
 
     def append(self) -> None:
-        """Append what was written to the root tar."""
-        main = self._ctx.writer
-        if self.segment is not None:
-            main.add_section(self.segment)
-            return
-        spool = self._spool
-        assert spool is not None
-        spool.seek(0)
-        main.flush()
-        while chunk := spool.read(1 << 20):
-            main.splice(chunk)
-        main.replay(self.writer.journal or [], self.writer.entries)
-        spool.close()
+        """Append what was written to the root tar (after :meth:`finish`)."""
+        if self.segment is None:
+            raise RuntimeError("append() before finish()")
+        self._ctx.writer.add_section(self.segment)
 
     def abort(self) -> None:
         """Discard what was written."""
-        if self._sink is not None:
-            self._sink.abort()
-        if self._spool is not None:
-            self._spool.close()
+        self._sink.abort()

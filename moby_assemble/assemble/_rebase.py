@@ -85,13 +85,8 @@ def may_rebase(
     ctx: BuildContext, image: PulledImage, reference: str, location: str, *, prefix: str, kind: str
 ) -> bool:
     """Whether :func:`rebase` has an old section to try (a quick look, no layer read)."""
-    sections = ctx.segments
     origin = ctx.section_origin(image, reference, location, prefix=prefix, kind=kind)
-    return (
-        sections is not None
-        and origin is not None
-        and sections.latest_with_base(origin["base"]) is not None
-    )
+    return origin is not None and ctx.segments.latest_with_base(origin["base"]) is not None
 
 
 def rebase(
@@ -108,7 +103,7 @@ def rebase(
     differs only in its top layer (see the module documentation), or ``None``."""
     sections = ctx.segments
     origin = ctx.section_origin(image, reference, location, prefix=prefix, kind=kind)
-    if sections is None or origin is None:
+    if origin is None:
         return None
     old_key = sections.latest_with_base(origin["base"])
     if old_key is None or old_key == key:

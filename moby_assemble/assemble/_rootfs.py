@@ -465,7 +465,7 @@ def copy_image(
 def copy_image_section(
     writer: RootfsWriter,
     entries: Iterable[TarEntry],
-    key: str | None,
+    key: str,
     *,
     prefix: str,
     source: str,
@@ -473,8 +473,8 @@ def copy_image_section(
     kind: str,
     apk: ApkDatabases | None = None,
     origin: Mapping[str, str] | None = None,
-) -> tuple[int, Segment | None]:
-    """:func:`copy_image` as the image's own section ``key`` (none when ``None``): init and
+) -> tuple[int, Segment]:
+    """:func:`copy_image` as the image's own section ``key``: init and
     volume images (``kind``) get the ``etc/resolv.conf`` symlink, and the section keeps the
     image's apk database (collected in ``apk``) and its ``origin``.
 
@@ -482,8 +482,7 @@ def copy_image_section(
         How many of the image's own entries were written, and the section.
     """
     collected = len(apk) if apk is not None else 0
-    if key is not None:
-        writer.begin_section()
+    writer.begin_section()
     count = copy_image(
         writer,
         entries,
@@ -493,8 +492,6 @@ def copy_image_section(
         resolv_symlink=kind != "container",
         apk=apk,
     )
-    if key is None:
-        return count, None
     # The merged apk database needs this image's own database when it is reused.
     database = apk.last_bytes() if apk is not None and len(apk) > collected else None
     return count, writer.end_section(key, count=count, apk=database, origin=origin)

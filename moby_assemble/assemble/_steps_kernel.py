@@ -79,7 +79,7 @@ def kernel_step(ctx: BuildContext) -> bool:
     boot: _Stored | DetachedSection | None = _stored_boot(
         ctx, boot_key, kernel_file, ucode_file if ucode is not None else None
     )
-    modules = ctx.segments.lookup(modules_key) if ctx.segments and modules_key else None
+    modules = ctx.segments.lookup(modules_key) if modules_key is not None else None
     detached: list[DetachedSection] = []
     try:
         if boot is None or (tarball is not None and modules is None):
@@ -102,6 +102,7 @@ def kernel_step(ctx: BuildContext) -> bool:
                         _check_file(entry, reference, "tar")
                         found["tar"] = entry
                         if modules is None:
+                            assert modules_key is not None  # (there is a tarball)
                             detached.append(_modules(ctx, modules_key, entry, reference))
             checked = (("binary", binary), ("ucode", ucode)) if boot is None else ()
             for key, name in (*checked, ("tar", tarball)):
@@ -145,13 +146,11 @@ class _Stored:
 
 
 def _stored_boot(
-    ctx: BuildContext, key: str | None, kernel_file: Path, ucode_file: Path | None
+    ctx: BuildContext, key: str, kernel_file: Path, ucode_file: Path | None
 ) -> _Stored | None:
     """The stored boot section ``key``, with its kernel (and microcode) files put in the
     work directory; ``None`` if any of it is missing."""
     sections = ctx.segments
-    if sections is None or key is None:
-        return None
     found = sections.lookup(key)
     if found is None:
         return None
@@ -162,9 +161,7 @@ def _stored_boot(
     return _Stored(ctx, found)
 
 
-def _modules(
-    ctx: BuildContext, key: str | None, tarball: TarEntry, reference: str
-) -> DetachedSection:
+def _modules(ctx: BuildContext, key: str, tarball: TarEntry, reference: str) -> DetachedSection:
     """The entries of the modules tarball, written as a section of their own."""
     section = ctx.detached(key)
     try:
@@ -182,7 +179,7 @@ def _modules(
 
 def _boot(
     ctx: BuildContext,
-    key: str | None,
+    key: str,
     found: dict[str, TarEntry],
     kernel_file: Path,
     ucode_file: Path,

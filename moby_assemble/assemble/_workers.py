@@ -141,7 +141,6 @@ def encode_section(job: SectionJob) -> SectionDone:
                 apk=apk,
                 origin=origin,
             )
-        assert segment is not None  # a key was given
         sections.wait()
     except BaseException:
         sink.abort()
@@ -295,8 +294,6 @@ def sections_to_write(ctx: BuildContext) -> int:
     """How many sections the assembly will write (a forecast from the lock: images whose
     section is in the cache at none of the prefixes it may have)."""
     sections = ctx.segments
-    if sections is None:
-        return 0
     count = 0
     for copy in planned_copies(ctx):
         locked = ctx.lock.image(copy.reference)
@@ -313,6 +310,6 @@ def sections_to_write(ctx: BuildContext) -> int:
             )
             for prefix in copy.candidates
         ]
-        if not any(key is None or sections.has(key) for key in keys):
+        if not any(sections.has(key) for key in keys):
             count += 1
     return count

@@ -46,6 +46,7 @@ from types import TracebackType
 from typing import IO, BinaryIO
 
 from ..layers import EntryType, TarEntry, TarWriter
+from ..layers._tar_writer import pax_records
 from ._parts import PartsSink
 from ._segments import SectionInfo, Segment
 
@@ -136,6 +137,8 @@ class RootfsWriter:
         #: When a list, every entry written appends ``(name, kind)`` (see :meth:`replay`).
         self.journal: list[tuple[str, str]] | None = None
         self._section_entries = 0
+        # The encoded provenance records last written: location, source, bytes.
+        self._provenance: tuple[str, str, bytes] | None = None
         self._reused = 0  # bytes of stored sections appended (not written here)
 
     @property
@@ -179,23 +182,34 @@ class RootfsWriter:
     ) -> None:
         """Write ``entry`` (data as for :meth:`TarWriter.add`) with the provenance records,
         moved under ``prefix`` if one is given (see :meth:`TarEntry.relocated`)."""
-        provenance = ((LOCATION, location), (SOURCE, source))
+        # This runs for every entry of the system: the entry is written under its new name
+        # with its new records as it is (not copied), and the records of an entry without
+        # its own are encoded once per image.
         if entry.pax:
             own = [kv for kv in entry.pax if not kv[0].startswith("LINUXKIT.")]
-            pax = tuple(sorted([*own, *provenance]))
+            extra = pax_records(tuple(sorted([*own, (LOCATION, location), (SOURCE, source)])))
+        elif (last := self._provenance) is not None and last[0] == location and last[1] == source:
+            extra = last[2]
         else:
-            pax = provenance  # already in order
-        # One copy of the entry for both changes: this runs for every entry of the system.
-        entry = entry.relocated(prefix, pax=pax)
-        self._tar.add(entry, data)  # type: ignore[arg-type]
-        self.entries += 1
+            extra = pax_records(((LOCATION, location), (SOURCE, source)))  # in order
+            self._provenance = (location, source, extra)
+        name = entry.name
+        link = entry.linkname
         kind = entry.type
+        if prefix:
+            prefix = prefix.strip("/")
+            if prefix:  # as TarEntry.relocated moves an entry
+                name = prefix if name == "." else f"{prefix}/{name}"
+                if kind is _L_HARD:
+                    link = f"{prefix}/{link}"
+        self._tar._add_as(entry, data, name, link, extra)  # type: ignore[arg-type]
+        self.entries += 1
         if kind is _D or kind is _L:
-            self._kinds[entry.name] = kind
+            self._kinds[name] = kind
         elif self._kinds:
-            self._kinds.pop(entry.name, None)
+            self._kinds.pop(name, None)
         if self.journal is not None:
-            self.journal.append((entry.name, "d" if kind is _D else "l" if kind is _L else ""))
+            self.journal.append((name, "d" if kind is _D else "l" if kind is _L else ""))
 
     def _sink(self) -> PartsSink:
         if not isinstance(self._out, PartsSink):

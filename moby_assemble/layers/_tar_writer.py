@@ -46,6 +46,15 @@ def _pax_text_record(key: str, value: str) -> bytes:
     return _pax_record(key, value.encode("utf-8", "surrogateescape"))
 
 
+@functools.lru_cache(maxsize=1024)
+def pax_records(pax: tuple[tuple[str, str], ...]) -> bytes:
+    """``pax`` (a :attr:`TarEntry.pax`, sorted) encoded as the records of a PAX header.
+
+    Cached: in a root filesystem tar every entry of an image has the same records.
+    """
+    return b"".join(_pax_text_record(key, value) for key, value in pax)
+
+
 @functools.lru_cache(maxsize=256)
 def _pax_header(length: int) -> bytes:
     """The ustar block announcing ``length`` bytes of PAX records."""
@@ -106,10 +115,11 @@ def _base256(value: int, width: int) -> bytes:
     return bytes([raw[0] | 0x80]) + raw[1:]
 
 
-def _header(entry: TarEntry) -> bytes:
-    """The header block(s) for ``entry``: a PAX header first if needed, then ustar."""
+def _header(entry: TarEntry, name: str, link: str, extra: bytes) -> bytes:
+    """The header block(s) for ``entry`` named ``name`` with the link target ``link`` and
+    the encoded records ``extra`` (see :func:`pax_records`): a PAX header first if needed,
+    then ustar."""
     etype = entry.type
-    name = entry.name
     if etype is EntryType.DIRECTORY and not name.endswith("/"):
         name = "./" if name == "." else name + "/"
     pax: list[bytes] | None = None
@@ -128,7 +138,6 @@ def _header(entry: TarEntry) -> bytes:
                 raw.decode("utf-8")
             except UnicodeDecodeError:
                 pax.insert(0, _pax_record("hdrcharset", b"BINARY"))
-    link = entry.linkname
     link_b = b""
     if link:
         if link.isascii() and len(link) <= 100:
@@ -184,10 +193,9 @@ def _header(entry: TarEntry) -> bytes:
         dmin_b = b"%07o" % minor if 0 <= minor <= _MAX_OCT7 else _base256(minor, 8)
     else:
         dmaj_b = dmin_b = b"0000000"
-    if entry.pax:
+    if extra:
         pax = pax or []
-        for key, value in sorted(entry.pax):
-            pax.append(_pax_text_record(key, value))
+        pax.append(extra)
     block = HEADER.pack(
         name_b, b"%07o" % (entry.mode & 0o7777), uid_b, gid_b, size_b, mtime_b, b"        ",
         _TYPE_BYTES[etype], link_b, b"ustar", b"00", uname_b, gname_b, dmaj_b, dmin_b,
@@ -236,6 +244,21 @@ class TarWriter:
             LayerError: the data stream (or the source archive) ends early; the archive
                 written so far is then unusable.
         """
+        pax = entry.pax
+        extra = pax_records(tuple(sorted(pax))) if pax else b""
+        self._add_as(entry, data, entry.name, entry.linkname, extra)
+
+    def _add_as(
+        self,
+        entry: TarEntry,
+        data: BinaryIO | bytes | _Buffer | None,
+        name: str,
+        link: str,
+        extra: bytes,
+    ) -> None:
+        """:meth:`add` with the name, link target and encoded PAX records (see
+        :func:`pax_records`) given apart from ``entry`` (a writer that renames every entry
+        need not copy each one)."""
         if self._closed:
             raise ValueError("TarWriter is closed")
         size = entry.size if entry.type is EntryType.FILE else 0
@@ -253,7 +276,7 @@ class TarWriter:
                     f"{entry.name!r}: size is {size} but {payload.remaining} bytes of data are left"
                 )
         buf = self._buf
-        buf += _header(entry)
+        buf += _header(entry, name, link, extra)
         if size:
             if payload is not None:
                 if size <= 65536:

@@ -163,7 +163,7 @@ def test_pax_xattrs_and_global_headers_written_by_tarfile_are_applied() -> None:
 
 def test_big_sizes_use_a_pax_record() -> None:
     size = 2**33 + 5  # more than ustar's 11 octal digits
-    header = _header(TarEntry("huge", size=size))
+    header = _header(TarEntry("huge", size=size), "huge", "", b"")
     assert b"size=8589934597" in header
     entry = next(read_tar(io.BytesIO(header)))
     assert entry.size == size
@@ -361,7 +361,7 @@ def test_any_entries_round_trip_through_writer_and_reader(
 
 
 def test_oversized_metadata_headers_are_refused_without_buffering_them() -> None:
-    header = _header(TarEntry("x" * 300, size=0))  # a PAX header, then the entry
+    header = _header(TarEntry("x" * 300, size=0), "x" * 300, "", b"")  # PAX header, then entry
     forged = bytearray(header[:512])
     forged[124:136] = b"%011o\0" % (1 << 30)  # the PAX record claims 1 GiB
     forged[148:156] = b"        "

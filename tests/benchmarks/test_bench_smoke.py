@@ -137,7 +137,8 @@ def test_assembly_cases_rebuild_only_the_changed_service_and_the_floor_reads_eve
     assert floor["uncompressed_bytes"] == details["layer_tar_bytes"]
     cpus = len(os.sched_getaffinity(0))
     assert set(section["ratios"]) == {
-        "cold/raw floor", "cold/(raw + write floor)", "warm/cold", "one change/cold",
+        "cold/raw floor", "cold/raw floor with shell tools", "cold/(raw + write floor)",
+        "warm/cold", "one change/cold",
         "one change/write floor", "cold, 1 process/raw floor", "one change/cold, 1 process",
         f"byte floor, {cpus} processes/raw floor", f"cold/byte floor, {cpus} processes",
         "cold, 1 process/byte floor", "CPU s of byte floor + pull only", "CPU s of cold",
@@ -151,6 +152,7 @@ def test_assembly_cases_rebuild_only_the_changed_service_and_the_floor_reads_eve
     assert 0 < split <= details["layer_tar_bytes"]
     assert rows["ours pull only"]["layers"] == details["image_layers"]
     assert rows["ours pull only"]["op_cpu_s"] > 0
+    assert rows["raw floor, shell tools"]["blobs"] == details["layers"]
     assert all(v > 0 for v in section["ratios"].values())
 
 

@@ -197,10 +197,9 @@ def _boot(
     except BaseException:
         section.abort()
         raise
-    if key is not None and ctx.segments is not None:
-        ctx.segments.keep_extra(key, "kernel", kernel_file)
-        if "ucode" in found:
-            ctx.segments.keep_extra(key, "ucode", ucode_file)
+    ctx.segments.keep_extra(key, "kernel", kernel_file)
+    if "ucode" in found:
+        ctx.segments.keep_extra(key, "ucode", ucode_file)
     return section
 
 

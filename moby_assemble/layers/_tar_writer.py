@@ -39,20 +39,26 @@ _Buffer = bytearray | memoryview
 _TYPE_BYTES = {t: t.value.encode() for t in EntryType}
 
 
+# Records shorter than this are encoded once and kept (most repeat: every entry of an image
+# has the same provenance records in a root filesystem tar); longer ones are not, so the
+# cache stays small whatever records an image's entries carry (up to 1 MiB each).
+_CACHED_VALUE = 256
+
+
 @functools.lru_cache(maxsize=1024)
-def _pax_text_record(key: str, value: str) -> bytes:
-    # Records from ``entry.pax`` repeat (every entry of an image has the same provenance
-    # records in a root filesystem tar): encode each once.
+def _cached_text_record(key: str, value: str) -> bytes:
     return _pax_record(key, value.encode("utf-8", "surrogateescape"))
 
 
-@functools.lru_cache(maxsize=1024)
-def pax_records(pax: tuple[tuple[str, str], ...]) -> bytes:
-    """``pax`` (a :attr:`TarEntry.pax`, sorted) encoded as the records of a PAX header.
+def _pax_text_record(key: str, value: str) -> bytes:
+    if len(key) + len(value) <= _CACHED_VALUE:
+        return _cached_text_record(key, value)
+    return _pax_record(key, value.encode("utf-8", "surrogateescape"))
 
-    Cached: in a root filesystem tar every entry of an image has the same records.
-    """
-    return b"".join(_pax_text_record(key, value) for key, value in pax)
+
+def pax_records(pax: tuple[tuple[str, str], ...]) -> bytes:
+    """``pax`` (a :attr:`TarEntry.pax`, sorted) encoded as the records of a PAX header."""
+    return b"".join([_pax_text_record(key, value) for key, value in pax])
 
 
 @functools.lru_cache(maxsize=256)
@@ -263,17 +269,17 @@ class TarWriter:
             raise ValueError("TarWriter is closed")
         size = entry.size if entry.type is EntryType.FILE else 0
         if data is not None and entry.type is not EntryType.FILE:
-            raise ValueError(f"{entry.name!r}: only regular files carry data")
+            raise ValueError(f"{name!r}: only regular files carry data")
         if isinstance(data, bytes | bytearray | memoryview) and len(data) != size:
-            raise ValueError(f"{entry.name!r}: size is {size} but data has {len(data)} bytes")
+            raise ValueError(f"{name!r}: size is {size} but data has {len(data)} bytes")
         payload = None
         if size and data is None:
             payload = entry._payload
             if payload is None:
-                raise ValueError(f"{entry.name!r}: size is {size} but no data was given")
+                raise ValueError(f"{name!r}: size is {size} but no data was given")
             if payload.remaining != size:
                 raise ValueError(
-                    f"{entry.name!r}: size is {size} but {payload.remaining} bytes of data are left"
+                    f"{name!r}: size is {size} but {payload.remaining} bytes of data are left"
                 )
         buf = self._buf
         buf += _header(entry, name, link, extra)
@@ -287,7 +293,7 @@ class TarWriter:
             elif isinstance(data, bytes | bytearray | memoryview):
                 self._put(data)
             else:
-                self._copy(cast(BinaryIO, data), size, entry.name)
+                self._copy(cast(BinaryIO, data), size, name)
             buf = self._buf
             buf += ZERO_BLOCK[: -size % BLOCK]
         if len(buf) >= self._limit:

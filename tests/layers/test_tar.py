@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from moby_assemble import LayerError
 from moby_assemble.layers import EntryType, TarEntry, TarWriter, read_tar
-from moby_assemble.layers._tar_writer import _header
+from moby_assemble.layers._tar_writer import _cached_text_record, _header
 
 
 def write(*items: tuple[TarEntry, bytes | None]) -> bytes:
@@ -377,3 +377,18 @@ def test_bytes_data_of_the_wrong_length_is_refused_before_anything_is_written() 
         w.add(TarEntry("a"), b"abc")
     w.close()
     assert out.getvalue() == bytes(1024)
+
+
+def test_long_pax_values_are_written_but_not_kept_in_the_record_cache() -> None:
+    # An image's entries may carry PAX records of up to 1 MiB each: writing them must not
+    # pin them in memory (only short, repeating records such as provenance are cached).
+    _cached_text_record.cache_clear()
+    big = [
+        TarEntry(f"f{i}", pax=(("SCHILY.xattr.user.blob", chr(65 + i) * 100_000),))
+        for i in range(5)
+    ]
+    small = TarEntry("s", pax=(("LINUXKIT.source", "docker.io/x/y:1"),))
+    got = read_all(write(*[(e, None) for e in [*big, small, small]]))
+    assert [e.pax for e, _ in got] == [e.pax for e in [*big, small, small]]
+    info = _cached_text_record.cache_info()
+    assert (info.currsize, info.hits) == (1, 1)

@@ -199,21 +199,39 @@ class SectionWorkers:
             if self._closed or key in self._queued or key in self._running or key in self._taken:
                 return
             self._queued[job.key] = job
-            self._dispatch()
+            started = self._dispatch()
+        self._watch(started)
 
-    def _dispatch(self) -> None:
-        # With the lock held: hand the last-submitted jobs to free workers.
+    def _dispatch(self) -> list[Future[SectionDone]]:
+        """With the lock held: hand the last-submitted jobs to free workers; returns their
+        futures, for :meth:`_watch` once the lock is released."""
+        started: list[Future[SectionDone]] = []
         while self._busy < self._count and self._queued and not self._closed:
             key, job = self._queued.popitem()
-            future = self._pool.submit(encode_section, job)
+            try:
+                future = self._pool.submit(encode_section, job)
+            except (BrokenProcessPool, RuntimeError) as e:
+                # No worker left: the pipeline writes every section itself.
+                logger.info("section workers stopped: %s", e)
+                self._closed = True
+                self._queued.clear()
+                break
             self._running[key] = future
             self._busy += 1
+            started.append(future)
+        return started
+
+    def _watch(self, started: list[Future[SectionDone]]) -> None:
+        # Not under the lock: a future that is already done runs the callback at once, in
+        # this thread, and the callback takes the lock.
+        for future in started:
             future.add_done_callback(self._finished)
 
     def _finished(self, _future: Future[SectionDone]) -> None:
         with self._lock:
             self._busy -= 1
-            self._dispatch()
+            started = self._dispatch()
+        self._watch(started)
 
     def take(self, key: str) -> SectionDone | None:
         """The section ``key`` if a worker wrote it (waiting while one writes it); ``None``

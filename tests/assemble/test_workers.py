@@ -5,12 +5,18 @@ from __future__ import annotations
 
 import logging
 import shutil
+import threading
+from collections.abc import Callable
+from concurrent.futures import Future
+from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
 from moby_assemble import IntegrityError, LayerError, System
 from moby_assemble.assemble import Assembler, ImageCopied, ImageFlattened
+from moby_assemble.assemble._workers import SectionWorkers
 
 from .test_incremental import Recorder
 
@@ -87,3 +93,55 @@ def _top_layer(cache: Path, manifest_digest: str) -> Path:
     blobs = cache / "store" / "blobs" / "sha256"
     manifest = json.loads((blobs / manifest_digest.split(":")[1]).read_bytes())
     return blobs / manifest["layers"][-1]["digest"].split(":")[1]
+
+
+class _InstantPool:
+    """A stand-in for the process pool whose jobs are over before ``submit`` returns: a
+    race a real pool produces only now and then (a tiny section, a fast worker), and which
+    deadlocked the dispatcher when the job's callback ran under its lock. ``broken`` makes
+    ``submit`` fail as it does once the pool's processes are gone."""
+
+    def __init__(self, broken: bool = False) -> None:
+        self.submitted: list[str] = []
+        self.broken = broken
+
+    def submit(self, fn: object, job: SimpleNamespace) -> Future[object]:
+        if self.broken:
+            raise BrokenProcessPool("the workers died")
+        self.submitted.append(job.key)
+        future: Future[object] = Future()
+        future.set_result(f"section {job.key}")
+        return future
+
+    def shutdown(self, wait: bool = True, cancel_futures: bool = False) -> None:
+        pass
+
+
+def _in_thread(fn: Callable[[], None]) -> None:
+    thread = threading.Thread(target=fn, daemon=True)
+    thread.start()
+    thread.join(timeout=10)
+    assert not thread.is_alive(), "deadlocked"
+
+
+def test_jobs_done_before_their_callback_is_attached_neither_deadlock_nor_stall() -> None:
+    pool = _InstantPool()
+    workers = SectionWorkers(pool, 1)  # type: ignore[arg-type]
+
+    def submit_three() -> None:
+        for key in ("a", "b", "c"):
+            workers.submit(SimpleNamespace(key=key))  # type: ignore[arg-type]
+
+    _in_thread(submit_three)
+    # One worker, yet every job was handed out: each finished job freed it for the next.
+    assert pool.submitted == ["a", "b", "c"]
+    assert [workers.take(k) for k in ("a", "b", "c")] == ["section a", "section b", "section c"]
+    workers.close()
+
+
+def test_a_pool_without_processes_leaves_every_section_to_the_pipeline() -> None:
+    workers = SectionWorkers(_InstantPool(broken=True), 2)  # type: ignore[arg-type]
+    _in_thread(lambda: workers.submit(SimpleNamespace(key="a")))  # type: ignore[arg-type]
+    workers.submit(SimpleNamespace(key="b"))  # type: ignore[arg-type]
+    assert (workers.take("a"), workers.take("b")) == (None, None)
+    workers.close()

@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 from .._errors import IntegrityError, StoreError
+from .._fsync import fsync_dir
 from .._oci import Descriptor, new_hasher
 
 __all__ = ["CHUNK_SIZE", "BlobWriter", "VerifyingReader", "atomic_write_bytes", "fsync_dir"]
@@ -32,15 +33,6 @@ logger = logging.getLogger("moby_assemble.store")
 
 #: Bytes moved per read/write when streaming blobs (memory stays flat at this size).
 CHUNK_SIZE = 1 << 20
-
-
-def fsync_dir(path: Path) -> None:
-    """Make a rename or unlink inside ``path`` durable."""
-    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def temp_name(final_name: str) -> str:

@@ -216,11 +216,16 @@ class RootfsParts:
             ) from None
         return cls(directory, directory.parent.parent / "sections", parts, size)
 
+    @property
+    def store(self) -> SectionStore:
+        """The cache's sections."""
+        return SectionStore(self.sections)
+
     def file_of(self, part: Part) -> Path:
         """The file holding ``part``'s bytes."""
         if not part.section:
             return self.directory / GLUE_NAME
-        return self.sections / f"{SECTION_FORMAT}-{part.section}.tar"
+        return self.store.tar_path(part.section)
 
     def complete(self) -> bool:
         """Whether every file the parts need is there, at least as long as they need."""
@@ -235,9 +240,9 @@ class RootfsParts:
     def mark_used(self) -> None:
         """Record the bundle and its sections as used now (see ``_prune``)."""
         touch(self.directory)
+        store = self.store
         for key in dict.fromkeys(p.section for p in self.parts if p.section):
-            touch(self.sections / f"{SECTION_FORMAT}-{key}.tar")
-            touch(self.sections / f"{SECTION_FORMAT}-{key}.json")
+            store.mark_used(key)
 
     def open(self) -> io.BufferedReader:
         """The tar, as a seekable binary stream (see :class:`RootfsReader`)."""
@@ -321,6 +326,7 @@ class RootfsReader(io.RawIOBase):
     def __init__(self, parts: RootfsParts) -> None:
         super().__init__()
         self._parts: Sequence[Part] = parts.parts
+        self._store = parts.store
         self._files = [parts.file_of(p) for p in self._parts]
         self._starts: list[int] = []
         start = 0
@@ -397,8 +403,7 @@ class RootfsReader(io.RawIOBase):
                 self._checking = -1
                 if part.section:
                     # Useless to anyone: dropped, so the next assembly encodes it again.
-                    path.with_suffix(".json").unlink(missing_ok=True)
-                    path.unlink(missing_ok=True)
+                    self._store.drop(part.section)
                 raise IntegrityError(
                     f"{path}, a part of the root filesystem, does not match its CRC-32 "
                     f"(bytes {part.offset}+{part.length}); "

@@ -19,7 +19,6 @@ Example::
 
 from __future__ import annotations
 
-import json
 import logging
 import shutil
 import time
@@ -27,10 +26,12 @@ from pathlib import Path
 
 import attrs
 
+from .._errors import StoreError
 from .._stale import remove_stale
 from ._flatcache import FORMAT as FLAT_FORMAT
-from ._parts import PARTS_NAME
+from ._parts import RootfsParts
 from ._segments import FORMAT as SECTION_FORMAT
+from ._segments import SectionStore
 
 __all__ = ["PruneResult", "prune_cache", "remove_litter"]
 
@@ -69,9 +70,8 @@ def _old(path: Path, cutoff: float) -> bool:
 def _sections_of(bundle: Path) -> set[str]:
     """The keys of the sections ``bundle`` is made of (none if it is damaged)."""
     try:
-        doc = json.loads((bundle / PARTS_NAME).read_bytes())
-        return {str(part[0]) for part in doc["parts"] if part[0]}
-    except (OSError, ValueError, KeyError, TypeError, IndexError, RecursionError):
+        return {part.section for part in RootfsParts.load(bundle).parts if part.section}
+    except (StoreError, RecursionError):
         return set()
 
 
@@ -142,7 +142,7 @@ def prune_cache(
                 key = path.read_text().strip()
             except OSError:
                 key = ""
-            tar = sections / f"{SECTION_FORMAT}-{key}.tar"
+            tar = SectionStore(sections).tar_path(key)
             if not key or tar in gone or not tar.exists():
                 doomed.append(path)
     # What earlier versions kept (section descriptions pointing into whole root tars).

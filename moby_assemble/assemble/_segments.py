@@ -204,9 +204,13 @@ class SectionStore:
             logger.warning("ignoring the damaged section %s: %s", path, e)
             self.drop(key)
             return None
-        touch(tar)  # in use (see _prune)
-        touch(path)
+        self.mark_used(key)
         return found
+
+    def mark_used(self, key: str) -> None:
+        """Record the section ``key`` as used now (see ``_prune``)."""
+        touch(self.tar_path(key))
+        touch(self._json_path(key))
 
     def extra_path(self, key: str, name: str) -> Path:
         """Where a file kept with the section ``key`` is (``name``: ``kernel``, ``ucode``)."""

@@ -24,11 +24,20 @@ import logging
 import os
 import re
 import shutil
+import tempfile
 import time
 from collections.abc import Iterable
 from pathlib import Path
 
-__all__ = ["LOCK_NAME", "lock_fd", "lock_path", "remove_stale", "remove_stale_groups", "touch"]
+__all__ = [
+    "LOCK_NAME",
+    "lock_fd",
+    "lock_path",
+    "remove_stale",
+    "remove_stale_groups",
+    "replace_file",
+    "touch",
+]
 
 logger = logging.getLogger("moby_assemble")
 
@@ -47,6 +56,24 @@ def touch(path: Path) -> None:
         os.utime(path)
     except OSError as e:  # read-only cache, or removed meanwhile: only costs its age
         logger.debug("cannot mark %s as used: %s", path, e)
+
+
+def replace_file(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` through a locked temporary name beside it
+    (``.<name>.<random>.tmp``, litter if the writer dies) renamed over it; not ``fsync``-ed.
+
+    Raises:
+        OSError: it cannot be written (the temporary file is removed).
+    """
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    lock_fd(fd)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
 
 
 def lock_fd(fd: int) -> None:

@@ -46,7 +46,7 @@ from typing import TYPE_CHECKING, Any, BinaryIO
 from .._crc import crc32
 from .._errors import IntegrityError, LayerError, StoreError
 from .._oci import validate_digest
-from .._stale import lock_fd, touch
+from .._stale import lock_fd, replace_file, touch
 from ..layers import EntryType, LayerSource, TarEntry, TarWriter, flatten_layers, read_tar
 
 if TYPE_CHECKING:
@@ -317,10 +317,8 @@ class FlatCache:
                 tmp.unlink(missing_ok=True)
                 return
             os.replace(tmp, path)
-            sidecar = self._sidecar(path)
-            side_tmp = sidecar.with_name(f".{sidecar.name}.{os.getpid()}.tmp")
-            side_tmp.write_text(_check_line(checking.crc, checking.size) + "\n")
-            os.replace(side_tmp, sidecar)
+            line = _check_line(checking.crc, checking.size) + "\n"
+            replace_file(self._sidecar(path), line.encode())
         except BaseException:
             tmp.unlink(missing_ok=True)
             raise

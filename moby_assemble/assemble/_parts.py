@@ -43,7 +43,7 @@ import attrs
 from .._bghash import BackgroundHash
 from .._crc import crc32
 from .._errors import IntegrityError, StoreError
-from .._stale import lock_fd, touch
+from .._stale import lock_fd, replace_file, touch
 from ._segments import FORMAT as SECTION_FORMAT
 from ._segments import SectionInfo, SectionStore, Segment
 
@@ -284,10 +284,7 @@ class RootfsParts:
         """Store a derived file in the bundle directory (only an optimisation: errors are
         logged)."""
         try:
-            fd, tmp = tempfile.mkstemp(dir=self.directory, prefix=f".{name}.", suffix=".tmp")
-            with os.fdopen(fd, "wb") as f:
-                f.write(data)
-            os.replace(tmp, self.directory / name)
+            replace_file(self.directory / name, data)
         except OSError as e:
             logger.debug("cannot keep %s in %s: %s", name, self.directory, e)
 

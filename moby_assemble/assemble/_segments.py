@@ -48,7 +48,7 @@ import attrs
 
 from .._errors import StoreError
 from .._fsync import fsync_path
-from .._stale import lock_fd, touch
+from .._stale import lock_fd, replace_file, touch
 from .._version import __version__
 
 __all__ = ["FORMAT", "SectionInfo", "SectionStore", "Segment", "segment_key"]
@@ -320,10 +320,10 @@ class SectionStore:
         except BaseException:
             tmp.unlink(missing_ok=True)
             raise
-        self._write(self._json_path(key), json.dumps(doc, separators=(",", ":")).encode())
+        replace_file(self._json_path(key), json.dumps(doc, separators=(",", ":")).encode())
         base = doc.get("origin", {}).get("base")
         if base is not None:  # the latest section with these lower layers at this place
-            self._write(self._base_path(base), key.encode())
+            replace_file(self._base_path(base), key.encode())
 
     def _base_path(self, base: str) -> Path:
         return self.directory / f"{FORMAT}-base-{base}.key"
@@ -335,17 +335,6 @@ class SectionStore:
         except OSError:
             return None
         return key if len(key) == 64 and all(c in "0123456789abcdef" for c in key) else None
-
-    def _write(self, path: Path, data: bytes) -> None:
-        fd, json_tmp = tempfile.mkstemp(dir=self.directory, prefix=f".{path.name}.", suffix=".tmp")
-        lock_fd(fd)
-        try:
-            with os.fdopen(fd, "wb") as f:
-                f.write(data)
-            os.replace(json_tmp, path)
-        except BaseException:
-            Path(json_tmp).unlink(missing_ok=True)
-            raise
 
     def wait(self) -> None:
         """Wait until every committed section is durable under its name.

@@ -77,8 +77,14 @@ def _sections_of(bundle: Path) -> set[str]:
 
 def remove_litter(cache: Path, *, now: float | None = None) -> list[Path]:
     """Remove what killed assemblies left in ``cache`` (unfinished bundles, sections and
-    flat-cache entries) that no live process holds; returns what was removed."""
-    removed = remove_stale(cache / "bundles", (".assembling-*",), now=now)
+    flat-cache entries, and a bundle's ``rootfs.tar`` or digest being written) that no live
+    process holds; returns what was removed."""
+    bundles = cache / "bundles"
+    removed = remove_stale(bundles, (".assembling-*",), now=now)
+    if bundles.is_dir():
+        for bundle in sorted(bundles.iterdir()):
+            if not bundle.name.startswith(".") and bundle.is_dir():
+                removed += remove_stale(bundle, (".*.tmp",), now=now)
     removed += remove_stale(cache / "flat", (".*.tmp",), now=now)
     removed += remove_stale(cache / "sections", (".*.tmp",), now=now)
     return removed

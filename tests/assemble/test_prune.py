@@ -3,6 +3,7 @@ and a later assembly rebuilds anything removed, to the same bytes."""
 
 from __future__ import annotations
 
+import fcntl
 import os
 import time
 from pathlib import Path
@@ -84,3 +85,28 @@ def test_a_negative_age_is_refused(tmp_path: Path) -> None:
 
 def test_an_empty_or_missing_cache_prunes_nothing(tmp_path: Path) -> None:
     assert prune_cache(tmp_path / "none", older_than=0).removed == ()
+
+
+def test_a_killed_writer_of_a_bundles_root_tar_leaves_nothing_behind(
+    components: Components, tmp_path: Path
+) -> None:
+    # rootfs.tar is written into the bundle on first use (hundreds of MB): a writer killed
+    # half-way leaves its temporary file there, which the next assembly removes (its lock
+    # died with it), while a live writer's (locked) file stays.
+    cache = tmp_path / "cache"
+    one, _ = _systems(components)
+    with Assembler(cache) as asm:
+        bundle = asm.assemble(one)
+    dead = bundle.directory / ".rootfs.tar.dead.tmp"
+    dead.write_bytes(b"half a tar")
+    live = bundle.directory / ".rootfs.tar.live.tmp"
+    live.write_bytes(b"")
+    for path in (dead, live):
+        _age(path, 60)
+    with open(live, "rb") as held:
+        fcntl.flock(held, fcntl.LOCK_EX)
+        with Assembler(cache) as asm:
+            assert asm.remove_stale() == [dead]
+    assert not dead.exists()
+    assert live.exists()
+    assert bundle.open_rootfs().read() == bundle.rootfs_tar.read_bytes()

@@ -290,20 +290,19 @@ class BuildContext:
         found: Segment | None
         if done is not None:
             found = done.segment
-            self.writer.add_section(found)
             self.emit(ImageCopied(location, reference, digest, done.cached))
             if done.flattened is not None:
                 self.flattened += 1
                 self.emit(ImageFlattened(reference, digest, len(image.layers), done.flattened))
         else:
-            found = self.reuse_section(key)
-            if found is None:
-                found = rebase(self, image, reference, location, prefix=prefix, kind=kind, key=key)
-                if found is not None:
-                    self.writer.add_section(found)
+            # Stored by an earlier assembly, else made from the section of an earlier tag.
+            found = self.segments.lookup(key) or rebase(
+                self, image, reference, location, prefix=prefix, kind=kind, key=key
+            )
             if found is not None:
                 self.emit(ImageCopied(location, reference, digest, True))
         if found is not None:
+            self.writer.add_section(found)
             if apk is not None and found.apk is not None:
                 apk.add_bytes(found.apk)
             return found.count
@@ -348,18 +347,6 @@ class BuildContext:
             kind=kind,
             epoch=self.source_date_epoch,
         )
-
-    def reuse_section(self, key: str) -> Segment | None:
-        """Append the section ``key`` as an earlier assembly stored it, if it is stored.
-
-        Returns:
-            What was appended, or ``None`` (nothing was: write the section, see
-            :func:`~moby_assemble.assemble._rootfs.copy_image_section`).
-        """
-        found = self.segments.lookup(key)
-        if found is not None:
-            self.writer.add_section(found)
-        return found
 
     def detached(self, key: str) -> DetachedSection:
         """A writer for entries that go into the root tar later, as a section of their own

@@ -41,6 +41,7 @@ from .._version import __version__
 from ..layers import EntryType, TarEntry, read_tar
 from ..layers._compression import open_layer
 from ..layers._paths import is_whiteout
+from ..layers._tar_reader import _number
 from ..layers._tar_writer import _pax_header, _pax_text_record
 from ._rootfs import SOURCE, admitted
 from ._segments import FORMAT
@@ -195,13 +196,6 @@ def _records(old_source: str, new_source: str) -> tuple[bytes, bytes]:
     return _pax_text_record(SOURCE, old_source), _pax_text_record(SOURCE, new_source)
 
 
-def _octal(field: bytes) -> int:
-    if field[:1] and field[0] & 0x80:
-        return int.from_bytes(field[1:], "big")
-    text = field.split(b"\0", 1)[0].strip()
-    return int(text, 8) if text else 0
-
-
 def _swap(records: bytes, old: bytes, new: bytes) -> tuple[bytes, int | None]:
     """PAX records with the source record replaced, and the ``size`` record if any."""
     out: list[bytes] = []
@@ -248,8 +242,7 @@ def _write(
             contextlib.closing(_open(ctx.store, new_layer, ctx.flat.max_layer_size)) as stream,
         ):
             if crc32(data) != old.crc32:
-                if ctx.segments is not None:
-                    ctx.segments.drop(old.key)
+                ctx.segments.drop(old.key)
                 raise _CannotRebaseError(f"{old.path} does not match its CRC-32 (dropped)")
             replacements = _replacements(read_tar(stream, layer=new_layer[0]), nondir, epoch)
             pos = 0
@@ -257,13 +250,13 @@ def _write(
                 header = data[pos : pos + _BLOCK]
                 if len(header) < _BLOCK or header[156:157] != b"x":
                     raise _CannotRebaseError(f"entry {index} of the old section has no PAX header")
-                length = _octal(header[124:136])
+                length = _number(header[124:136])
                 records = data[pos + _BLOCK : pos + _BLOCK + length]
                 pos += _BLOCK + -(-length // _BLOCK) * _BLOCK
                 ustar = pos
                 new_records, size = _swap(records, old_record, new_record)
                 if size is None:
-                    size = _octal(data[pos + 124 : pos + 136])
+                    size = _number(data[pos + 124 : pos + 136])
                 pos += _BLOCK + -(-size // _BLOCK) * _BLOCK
                 if pos > len(data):
                     raise _CannotRebaseError("the old section ends inside an entry")

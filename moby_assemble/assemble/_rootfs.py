@@ -46,6 +46,7 @@ from types import TracebackType
 from typing import IO, BinaryIO
 
 from ..layers import EntryType, TarEntry, TarWriter
+from ..layers._entry import relocate
 from ..layers._tar_writer import pax_records
 from ._parts import PartsSink
 from ._segments import SectionInfo, Segment
@@ -197,11 +198,7 @@ class RootfsWriter:
         link = entry.linkname
         kind = entry.type
         if prefix:
-            prefix = prefix.strip("/")
-            if prefix:  # as TarEntry.relocated moves an entry
-                name = prefix if name == "." else f"{prefix}/{name}"
-                if kind is _L_HARD:
-                    link = f"{prefix}/{link}"
+            name, link = relocate(name, link, kind, prefix)
         self._tar._add_as(entry, data, name, link, extra)  # type: ignore[arg-type]
         self.entries += 1
         if kind is _D or kind is _L:

@@ -179,22 +179,26 @@ class TarEntry:
         """A copy with some fields changed; the data handle is kept."""
         return attrs.evolve(self, **changes)  # type: ignore[arg-type]
 
-    def relocated(self, prefix: str, *, pax: tuple[tuple[str, str], ...] | None = None) -> TarEntry:
+    def relocated(self, prefix: str) -> TarEntry:
         """This entry moved under ``prefix`` (``"containers/x/rootfs"``): name, and the
         target of a hard link (a symlink's target is left alone: it is resolved inside the
-        container). The root ``"."`` becomes ``prefix`` itself. With ``pax``, its PAX
-        records are replaced too (as :meth:`with_pax`, in the same copy). The data handle
-        is kept.
+        container). The root ``"."`` becomes ``prefix`` itself. The data handle is kept.
         """
-        prefix = prefix.strip("/")
-        records = self.pax if pax is None else pax
-        if not prefix:
-            return self if pax is None else self._copy(self.name, self.linkname, pax, self._payload)
-        name = prefix if self.name == "." else f"{prefix}/{self.name}"
-        link = self.linkname
-        if self.type is EntryType.HARDLINK:
-            link = f"{prefix}/{link}"
-        return self._copy(name, link, records, self._payload)
+        if not prefix.strip("/"):
+            return self
+        name, link = relocate(self.name, self.linkname, self.type, prefix)
+        return self._copy(name, link, self.pax, self._payload)
+
+
+def relocate(name: str, linkname: str, kind: EntryType, prefix: str) -> tuple[str, str]:
+    """The name and link target of an entry moved under ``prefix`` (see
+    :meth:`TarEntry.relocated`, which copies the entry; a writer that renames every entry
+    calls this instead)."""
+    prefix = prefix.strip("/")
+    if not prefix:
+        return name, linkname
+    moved = prefix if name == "." else f"{prefix}/{name}"
+    return moved, f"{prefix}/{linkname}" if kind is EntryType.HARDLINK else linkname
 
 
 class _Payload:

@@ -452,7 +452,7 @@ def copy_image(
             continue
         name = entry.name
         kind = entry.type
-        if (name in _TOUCH_DIRS and kind is _D) or (name == "etc/mtab" and kind is not _D):
+        if entry is not original:  # admitted() gave it the build's mtime: one of _TOUCH
             found.add(name)
         data: IO[bytes] | None = None
         if apk is not None and name == APK_DB and kind is _F:

@@ -350,7 +350,8 @@ class BuildContext:
 
     def detached(self, key: str) -> DetachedSection:
         """A writer for entries that go into the root tar later, as a section of their own
-        (:meth:`DetachedSection.append`): a step can write them before the entries that
+        (the :class:`Segment` :meth:`DetachedSection.finish` returns, for
+        :meth:`RootfsWriter.add_section`): a step can write them before the entries that
         come first (the kernel step reads the modules before it writes ``boot/``)."""
         return DetachedSection(self, key)
 
@@ -388,28 +389,19 @@ class DetachedSection:
     """Entries written apart from the root tar (see :meth:`BuildContext.detached`), into the
     section ``key`` of the cache.
 
-    Write with :attr:`writer`, then :meth:`finish`, then :meth:`append`; :meth:`abort` on
-    failure.
+    Write with :attr:`writer`, then :meth:`finish`; :meth:`abort` on failure.
     """
 
     def __init__(self, ctx: BuildContext, key: str) -> None:
-        self._ctx = ctx
         self._key = key
         self._sink = PartsSink(io.BytesIO(), ctx.segments)
-        self.segment: Segment | None = None
         self.writer = RootfsWriter(self._sink, mtime=ctx.source_date_epoch)
         self.writer.begin_section()
 
-    def finish(self, count: int, *, origin: Mapping[str, str] | None = None) -> None:
+    def finish(self, count: int, *, origin: Mapping[str, str] | None = None) -> Segment:
         """Done writing; ``count`` entries were the image's own (``origin``: see
-        :class:`~moby_assemble.assemble._segments.Segment`)."""
-        self.segment = self.writer.end_section(self._key, count=count, origin=origin)
-
-    def append(self) -> None:
-        """Append what was written to the root tar (after :meth:`finish`)."""
-        if self.segment is None:
-            raise RuntimeError("append() before finish()")
-        self._ctx.writer.add_section(self.segment)
+        :class:`~moby_assemble.assemble._segments.Segment`). Returns the section."""
+        return self.writer.end_section(self._key, count=count, origin=origin)
 
     def abort(self) -> None:
         """Discard what was written."""

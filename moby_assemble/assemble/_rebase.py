@@ -228,7 +228,7 @@ def _write(
     nondir: set[str],
     new_layer: tuple[str, str, str | None],
     origin: Mapping[str, str],
-) -> Segment | None:
+) -> Segment:
     old_record, new_record = _records(old_source, reference)
     strip = len(prefix) + 1 if prefix else 0
     section = ctx.detached(key)
@@ -275,13 +275,13 @@ def _write(
                 raise _CannotRebaseError("the old section and the new top layer do not line up")
             while stream.read(1 << 20):  # the rest counts for the diff_id
                 pass
-        section.finish(old.count, origin=origin)
+        segment = section.finish(old.count, origin=origin)
         done = True
     finally:
         if not done:
             section.abort()
     logger.info("section of %s made from the one of %s", reference, old_source)
-    return section.segment
+    return segment
 
 
 def _replacements(entries: Iterator[TarEntry], nondir: set[str], epoch: int) -> Iterator[TarEntry]:

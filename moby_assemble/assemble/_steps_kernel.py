@@ -32,7 +32,7 @@ from ..layers import EntryType, TarEntry, read_tar
 from ._events import ImageCopied
 
 if TYPE_CHECKING:
-    from ._context import BuildContext, DetachedSection
+    from ._context import BuildContext
     from ._rootfs import RootfsWriter
     from ._segments import Segment
 
@@ -76,78 +76,57 @@ def kernel_step(ctx: BuildContext) -> bool:
         if tarball is not None
         else None
     )
-    boot: _Stored | DetachedSection | None = _stored_boot(
-        ctx, boot_key, kernel_file, ucode_file if ucode is not None else None
-    )
+    boot = _stored_boot(ctx, boot_key, kernel_file, ucode_file if ucode is not None else None)
     modules = ctx.segments.lookup(modules_key) if modules_key is not None else None
-    detached: list[DetachedSection] = []
-    try:
-        if boot is None or (tarball is not None and modules is None):
-            # One pass over the image: the files, and the modules as a section of their own.
-            found: dict[str, TarEntry] = {}
-            wanted: dict[str, tuple[str, Path]] = {}
-            if boot is None:  # (else the files are in place, hard links to the kept ones)
-                wanted[binary] = ("binary", kernel_file)
-                if ucode is not None:
-                    wanted[ucode] = ("ucode", ucode_file)
-            with ctx.image_entries(reference, _LOCATION) as entries:
-                for entry in entries:
-                    if entry.name in wanted:
-                        key, path = wanted[entry.name]
-                        _check_file(entry, reference, key)
-                        with open(path, "wb") as out:
-                            shutil.copyfileobj(entry.open(), out, 1 << 20)
-                        found[key] = entry
-                    elif entry.name == tarball:
-                        _check_file(entry, reference, "tar")
-                        found["tar"] = entry
-                        if modules is None:
-                            assert modules_key is not None  # (there is a tarball)
-                            detached.append(_modules(ctx, modules_key, entry, reference))
-            checked = (("binary", binary), ("ucode", ucode)) if boot is None else ()
-            for key, name in (*checked, ("tar", tarball)):
-                if name is not None and key not in found:
-                    raise ConfigError(
-                        f"kernel image {reference} has no file {name!r} at its root",
-                        path=f"kernel.{key}",
-                    )
-            if boot is None:
-                boot = _boot(ctx, boot_key, found, kernel_file, ucode_file, reference)
-        else:
-            ctx.emit(ImageCopied(_LOCATION, reference, digest, True))
-        assert boot is not None
-        w = ctx.writer
-        w.directory("boot", source=reference, location=_LOCATION)
-        w.file("boot/cmdline", kernel.cmdline.encode(), source=reference, location=_LOCATION)
-        boot.append()
-        if modules is not None:
-            w.add_section(modules)
-        for section in detached:
-            section.append()
-    except BaseException:
-        for section in detached:
-            section.abort()
-        raise
+    if boot is None or (modules_key is not None and modules is None):
+        # One pass over the image: the files, and the modules as a section of their own.
+        found: dict[str, TarEntry] = {}
+        wanted: dict[str, tuple[str, Path]] = {}
+        if boot is None:  # (else the files are in place, hard links to the kept ones)
+            wanted[binary] = ("binary", kernel_file)
+            if ucode is not None:
+                wanted[ucode] = ("ucode", ucode_file)
+        with ctx.image_entries(reference, _LOCATION) as entries:
+            for entry in entries:
+                if entry.name in wanted:
+                    key, path = wanted[entry.name]
+                    _check_file(entry, reference, key)
+                    with open(path, "wb") as out:
+                        shutil.copyfileobj(entry.open(), out, 1 << 20)
+                    found[key] = entry
+                elif entry.name == tarball and modules_key is not None:
+                    _check_file(entry, reference, "tar")
+                    found["tar"] = entry
+                    if modules is None:
+                        modules = _modules(ctx, modules_key, entry, reference)
+        checked = (("binary", binary), ("ucode", ucode)) if boot is None else ()
+        for key, name in (*checked, ("tar", tarball)):
+            if name is not None and key not in found:
+                raise ConfigError(
+                    f"kernel image {reference} has no file {name!r} at its root",
+                    path=f"kernel.{key}",
+                )
+        if boot is None:
+            boot = _boot(ctx, boot_key, found, kernel_file, ucode_file, reference)
+    else:
+        ctx.emit(ImageCopied(_LOCATION, reference, digest, True))
+    # Both sections are written (and stored) before boot/ goes into the root tar: the
+    # modules come after it in the tar but out of the image first.
+    w = ctx.writer
+    w.directory("boot", source=reference, location=_LOCATION)
+    w.file("boot/cmdline", kernel.cmdline.encode(), source=reference, location=_LOCATION)
+    w.add_section(boot)
+    if modules is not None:
+        w.add_section(modules)
     ctx.kernel = kernel_file
     ctx.cmdline = kernel.cmdline
     ctx.ucode = ucode_file if ucode is not None else None
     return True
 
 
-class _Stored:
-    """A stored boot section, appended as it is."""
-
-    def __init__(self, ctx: BuildContext, segment: Segment) -> None:
-        self._ctx = ctx
-        self._segment = segment
-
-    def append(self) -> None:
-        self._ctx.writer.add_section(self._segment)
-
-
 def _stored_boot(
     ctx: BuildContext, key: str, kernel_file: Path, ucode_file: Path | None
-) -> _Stored | None:
+) -> Segment | None:
     """The stored boot section ``key``, with its kernel (and microcode) files put in the
     work directory; ``None`` if any of it is missing."""
     sections = ctx.segments
@@ -158,10 +137,10 @@ def _stored_boot(
         if path is not None and not sections.take_extra(key, name, path):
             kernel_file.unlink(missing_ok=True)
             return None
-    return _Stored(ctx, found)
+    return found
 
 
-def _modules(ctx: BuildContext, key: str, tarball: TarEntry, reference: str) -> DetachedSection:
+def _modules(ctx: BuildContext, key: str, tarball: TarEntry, reference: str) -> Segment:
     """The entries of the modules tarball, written as a section of their own."""
     section = ctx.detached(key)
     try:
@@ -170,11 +149,10 @@ def _modules(ctx: BuildContext, key: str, tarball: TarEntry, reference: str) -> 
             if inner.name != ".":
                 section.writer.add(inner, source=reference, location=_LOCATION)
                 count += 1
-        section.finish(count)
+        return section.finish(count)
     except BaseException:
         section.abort()
         raise
-    return section
 
 
 def _boot(
@@ -184,7 +162,7 @@ def _boot(
     kernel_file: Path,
     ucode_file: Path,
     reference: str,
-) -> DetachedSection:
+) -> Segment:
     """``boot/kernel`` (and ``boot/ucode.cpio``) as a section; the files kept with it."""
     section = ctx.detached(key)
     try:
@@ -193,14 +171,14 @@ def _boot(
             _copy_boot_file(
                 section.writer, ctx, "boot/ucode.cpio", found["ucode"], ucode_file, reference
             )
-        section.finish(0)
+        segment = section.finish(0)
     except BaseException:
         section.abort()
         raise
     ctx.segments.keep_extra(key, "kernel", kernel_file)
     if "ucode" in found:
         ctx.segments.keep_extra(key, "ucode", ucode_file)
-    return section
+    return segment
 
 
 def _check_file(entry: TarEntry, reference: str, key: str) -> None:

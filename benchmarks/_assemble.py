@@ -561,6 +561,7 @@ def _mb(run: Run) -> float:
 def run(ctx: Context) -> Section:
     """Build and push the images to a registry of its own, then measure every case
     ``scale.repeat`` times (a fresh cache each time) and the raw floor as often."""
+    from moby_assemble._cpus import usable_cpus
     from moby_assemble.testing import LocalRegistry
 
     from ._images import push_image
@@ -594,7 +595,7 @@ def run(ctx: Context) -> Section:
             (str(builder.store.blob_path(layer.digest)), layer.media_type, layer.diff_id)
             for layer in layers.values()
         ]
-        cpus = len(os.sched_getaffinity(0))
+        cpus = usable_cpus()  # as the assembler counts them for its workers
         common = {"registry": registry.host}
         for i in range(ctx.scale.repeat):
             cache = work / f"cache{i}"
